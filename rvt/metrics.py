@@ -1,0 +1,89 @@
+"""Loss and accuracy: per token, per sequence, and per dependency distance.
+
+On device everything is a sum (correct counts, target counts, summed loss), so the sums of several
+evaluation batches add up exactly; ratios are taken on the host at the end. Per-distance tables are
+``jax.ops.segment_sum`` over the distance labels, sized by the task's ``max_distance``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from rvt.tasks.base import Batch
+from rvt.typing import Array
+
+
+def masked_cross_entropy(logits_BxTxV: Array, batch: Batch) -> Array:
+    """Mean cross-entropy over the positions the mask selects."""
+    ce_BxT = optax.softmax_cross_entropy_with_integer_labels(logits_BxTxV, batch.targets)
+    return jnp.sum(ce_BxT * batch.mask) / jnp.maximum(jnp.sum(batch.mask), 1.0)
+
+
+def correct(logits_BxTxV: Array, batch: Batch) -> Array:
+    """[B, T] float 1.0 where the argmax prediction equals the target."""
+    return (jnp.argmax(logits_BxTxV, axis=-1) == batch.targets).astype(jnp.float32)
+
+
+def accuracy(logits_BxTxV: Array, batch: Batch) -> Array:
+    hits_BxT = correct(logits_BxTxV, batch) * batch.mask
+    return jnp.sum(hits_BxT) / jnp.maximum(jnp.sum(batch.mask), 1.0)
+
+
+def eval_sums(logits_BxTxV: Array, batch: Batch, num_distances: int) -> dict[str, Array]:
+    """Additive statistics of one batch; ``num_distances`` = task.max_distance + 1.
+
+    Returns scalars ``loss_sum, correct, count, seq_correct, seq_count`` and [N] tables
+    ``distance_correct, distance_count`` indexed by exact distance (label -1 is dropped).
+    """
+    ce_BxT = optax.softmax_cross_entropy_with_integer_labels(logits_BxTxV, batch.targets)
+    hits_BxT = correct(logits_BxTxV, batch) * batch.mask
+    scored_B = jnp.sum(batch.mask, axis=-1) > 0
+    seq_ok_B = jnp.all((hits_BxT > 0) | (batch.mask == 0), axis=-1) & scored_B
+    labelled_BxT = (batch.distance >= 0) & (batch.mask > 0)
+    # Unlabelled positions go to segment num_distances, which segment_sum drops.
+    ids = jnp.where(labelled_BxT, batch.distance, num_distances).reshape(-1)
+    return dict(
+        loss_sum=jnp.sum(ce_BxT * batch.mask),
+        correct=jnp.sum(hits_BxT),
+        count=jnp.sum(batch.mask),
+        seq_correct=jnp.sum(seq_ok_B.astype(jnp.float32)),
+        seq_count=jnp.sum(scored_B.astype(jnp.float32)),
+        distance_correct=jax.ops.segment_sum(hits_BxT.reshape(-1), ids, num_distances),
+        distance_count=jax.ops.segment_sum(labelled_BxT.astype(jnp.float32).reshape(-1), ids, num_distances),
+    )
+
+
+def summarize(sums: dict) -> dict[str, float]:
+    """Host-side ratios of accumulated :func:`eval_sums`."""
+    sums = jax.device_get(sums)
+    return dict(
+        loss=float(sums["loss_sum"] / max(sums["count"], 1.0)),
+        accuracy=float(sums["correct"] / max(sums["count"], 1.0)),
+        seq_accuracy=float(sums["seq_correct"] / max(sums["seq_count"], 1.0)),
+    )
+
+
+def distance_rows(sums: dict) -> list[dict]:
+    """One row per distance that occurred: ``distance, accuracy, count``."""
+    correct_N = np.asarray(sums["distance_correct"])
+    count_N = np.asarray(sums["distance_count"])
+    return [
+        dict(distance=int(d), accuracy=float(correct_N[d] / count_N[d]), count=int(count_N[d]))
+        for d in np.flatnonzero(count_N)
+    ]
+
+
+def bucket(distances, accuracies, counts, edges) -> list[dict]:
+    """Count-weighted accuracy in buckets ``[edges[i], edges[i+1])``; empty buckets are omitted."""
+    distances, accuracies, counts = map(np.asarray, (distances, accuracies, counts))
+    rows = []
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        sel = (distances >= lo) & (distances < hi)
+        n = counts[sel].sum()
+        if n > 0:
+            acc = float((accuracies[sel] * counts[sel]).sum() / n)
+            rows.append(dict(lo=int(lo), hi=int(hi), accuracy=acc, count=int(n)))
+    return rows

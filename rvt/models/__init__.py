@@ -1,0 +1,25 @@
+"""Sequence models: tokens [B, T] -> logits [B, T, V], each with a step mode."""
+
+from rvt.models.cells import Cell, ElmanCell, GRUCell, LSTMCell
+from rvt.models.recurrent import RecurrentLayer, RecurrentLM
+from rvt.models.registry import (
+    MODELS,
+    PRESETS,
+    ModelSpec,
+    RecurrentConfig,
+    TransformerConfig,
+    count_params,
+    init_params,
+    make_config,
+    make_model,
+    model_settings,
+    register_cell,
+    register_model,
+)
+from rvt.models.transformer import TransformerLM
+
+__all__ = [
+    "MODELS", "PRESETS", "Cell", "ElmanCell", "GRUCell", "LSTMCell", "ModelSpec", "RecurrentConfig",
+    "RecurrentLM", "RecurrentLayer", "TransformerConfig", "TransformerLM", "count_params",
+    "init_params", "make_config", "make_model", "model_settings", "register_cell", "register_model",
+]

@@ -1,0 +1,86 @@
+"""A cell lifted over time with ``lax.scan`` (through ``nn.scan``), stacked, with embeddings and a head.
+
+The input projection of every time step is hoisted out of the scan: ``cell.project`` runs once on the
+whole [B, T, D] block (one large matmul), and only ``cell.step`` -- the recurrent matmul and the gates,
+the part that is serial by nature -- runs inside the loop. The scan is time-major so no transpose
+sits inside the loop.
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from rvt.models.cells import Carry, Cell
+from rvt.typing import Array
+
+
+class RecurrentLayer(nn.Module):
+    """One cell over a sequence: [B, T, D] -> (final carry, [B, T, H])."""
+
+    cell: Cell
+    unroll: int = 1
+
+    @nn.compact
+    def __call__(self, x_BxTxD: Array, carry: Carry | None = None) -> tuple[Carry, Array]:
+        if carry is None:
+            carry = self.cell.initial_carry(x_BxTxD.shape[0])
+        xp_TxBxGH = self.cell.project(jnp.swapaxes(x_BxTxD, 0, 1))
+        scan = nn.scan(
+            lambda cell, c, xp: cell.step(c, xp),
+            variable_broadcast="params",
+            split_rngs={"params": False},
+            unroll=self.unroll,
+        )
+        carry, y_TxBxH = scan(self.cell, carry, xp_TxBxGH)
+        return carry, jnp.swapaxes(y_TxBxH, 0, 1)
+
+    def step(self, carry: Carry, x_BxD: Array) -> tuple[Carry, Array]:
+        """One time step with the same parameters (step mode)."""
+        return self.cell(carry, x_BxD)
+
+
+class RecurrentLM(nn.Module):
+    """Tokens [B, T] -> logits [B, T, V] through embed, ``num_layers`` recurrent layers, a linear head.
+
+    ``make_cell(i)`` builds the cell of layer i (the registry passes a closure over the cell class and
+    its settings). Step mode: ``initial_state(B)`` and ``step(state, token_B) -> (state, logits_BxV)``
+    give the same logits as the full sequence, one token at a time, with a state of fixed size.
+    """
+
+    vocab_size: int
+    cells: tuple[Cell, ...]
+    embed_dim: int
+    unroll: int = 1
+
+    def setup(self):
+        self.embedding = nn.Embed(self.vocab_size, self.embed_dim)
+        self.layers = [RecurrentLayer(cell, unroll=self.unroll) for cell in self.cells]
+        self.head = nn.Dense(self.vocab_size)
+
+    def embed(self, tokens_BxT: Array) -> Array:
+        return self.embedding(tokens_BxT)
+
+    def from_embeddings(self, x_BxTxD: Array, state=None) -> tuple[tuple, Array]:
+        """The part after the embedding: lets probes differentiate with respect to the inputs."""
+        state = state if state is not None else (None,) * len(self.layers)
+        carries = []
+        h = x_BxTxD
+        for layer, carry in zip(self.layers, state, strict=True):
+            carry, h = layer(h, carry)
+            carries.append(carry)
+        return tuple(carries), self.head(h)
+
+    def __call__(self, tokens_BxT: Array) -> Array:
+        return self.from_embeddings(self.embed(tokens_BxT))[1]
+
+    def initial_state(self, batch_size: int) -> tuple:
+        return tuple(cell.initial_carry(batch_size) for cell in self.cells)
+
+    def step(self, state: tuple, token_B: Array) -> tuple[tuple, Array]:
+        h = self.embed(token_B)
+        carries = []
+        for layer, carry in zip(self.layers, state, strict=True):
+            carry, h = layer.step(carry, h)
+            carries.append(carry)
+        return tuple(carries), self.head(h)

@@ -1,0 +1,49 @@
+"""Accuracy against dependency distance, one line per model (from results.csv)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from rvt import metrics
+
+MODEL_STYLE = {  # stable colours so every figure in the project agrees
+    "rnn": ("tab:red", "tanh RNN"),
+    "lstm": ("tab:blue", "LSTM"),
+    "gru": ("tab:green", "GRU"),
+    "transformer": ("black", "Transformer"),
+}
+
+
+def style(model: str) -> dict:
+    colour, label = MODEL_STYLE.get(model, (None, model))
+    return dict(color=colour, label=label)
+
+
+def distance_edges(distances, num_buckets: int = 20) -> np.ndarray:
+    """Equal-width integer buckets covering every distance (at most one bucket per distance)."""
+    lo, hi = int(min(distances)), int(max(distances)) + 1
+    return np.unique(np.linspace(lo, hi, min(num_buckets, hi - lo) + 1).round().astype(int))
+
+
+def accuracy_vs_distance(rows: list[dict]):
+    by_model = defaultdict(list)
+    for row in rows:
+        by_model[row["model"]].append(row)
+    edges = distance_edges([row["distance"] for row in rows])
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for model, model_rows in by_model.items():
+        buckets = metrics.bucket(
+            [r["distance"] for r in model_rows], [r["accuracy"] for r in model_rows],
+            [r["count"] for r in model_rows], edges,
+        )
+        centres = [(b["lo"] + b["hi"] - 1) / 2 for b in buckets]
+        ax.plot(centres, [b["accuracy"] for b in buckets], marker="o", ms=3, **style(model))
+    task, step = rows[0]["task"], rows[0]["step"]
+    ax.set(xlabel="dependency distance (positions between source token and target)",
+           ylabel="accuracy", ylim=(-0.02, 1.02), title=f"{task}: accuracy vs distance after {step} steps")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return fig

@@ -1,0 +1,62 @@
+"""Accuracy against dependency distance: several models trained on one distance-labelled task.
+
+Writes to the workdir: config.json, metrics.jsonl (training curves and final evals), results.csv (one
+row per model x exact distance) and summary.csv (one row per model), then draws
+accuracy_vs_distance.png from results.csv through :mod:`rvt.plotting`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import ml_collections
+from absl import logging
+
+from rvt import io, metrics, models, plotting, train
+from rvt.studies import common
+
+EXPERIMENT = "copy_distance"
+RESULT_COLUMNS = ("model", "task", "distance", "accuracy", "count", "step", "seed")
+
+
+def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False):
+    task = common.resolve_task(config)
+    plans = common.resolve_models(config, task)
+    train_config = common.resolve_train(config)
+    for plan in plans:
+        logging.info("%-12s %8d parameters  %s", plan.name, plan.num_params, plan.config)
+    resolved = dict(
+        task=common.describe_task(config.task, task),
+        models={p.name: dict(params=p.num_params, **dataclasses.asdict(p.config)) for p in plans},
+        train=dataclasses.asdict(train_config),
+    )
+    path = common.start_run(workdir, overwrite, EXPERIMENT, config, resolved)
+
+    root = jax.random.key(config.seed)
+    init_key, train_key, eval_key = jax.random.split(root, 3)
+    rows, summary = [], []
+    with io.MetricsWriter(path / io.METRICS) as writer:
+        for plan in plans:
+            params = models.init_params(plan.module, init_key, task.length)
+            result = train.train(
+                plan.module, params, task, train_config, train_key, name=plan.name,
+                on_log=lambda record, name=plan.name: writer.write(dict(kind="train", model=name, **record)),
+            )
+            sums = train.evaluate(result.state, task, train_config, eval_key)
+            overall = metrics.summarize(sums)
+            writer.write(dict(kind="eval", model=plan.name, step=train_config.steps, **overall))
+            logging.info("%-12s eval  loss %.4f  acc %.3f  seq acc %.3f  (%.1fs)", plan.name,
+                         overall["loss"], overall["accuracy"], overall["seq_accuracy"], result.train_s)
+            for row in metrics.distance_rows(sums):
+                rows.append(dict(model=plan.name, task=config.task, step=train_config.steps,
+                                 seed=config.seed, **row))
+            summary.append(dict(model=plan.name, task=config.task, params=plan.num_params, **overall,
+                                compile_s=result.compile_s, train_s=result.train_s,
+                                steps_per_s=(train_config.steps - 1) / max(result.train_s, 1e-9),
+                                seed=config.seed))
+            io.write_csv(path / io.RESULTS, rows, RESULT_COLUMNS)  # after each model: partial runs plot
+    io.write_csv(path / "summary.csv", summary)
+    figures = plotting.plot_workdir(path)
+    logging.info("wrote %s", ", ".join(str(f) for f in figures))
+    return path
