@@ -1,13 +1,14 @@
 """Figures drawn from a run directory's CSV files alone.
 
-Each experiment registers its figures in :data:`FIGURES`: experiment name -> list of
+Each experiment ``NAME`` has a module ``rvt.plotting.NAME`` whose ``FIGURES`` lists
 ``(png name, csv name, function(rows) -> matplotlib Figure)``. :func:`plot_workdir` reads
 ``config.json`` only to learn the experiment's name, then each CSV, and writes each PNG beside it.
-``python -m scripts.plot <workdir>`` calls it.
+``python -m scripts.plot <workdir>`` calls it. Adding an experiment's figures touches no file here.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import pathlib
 from collections.abc import Callable
@@ -18,17 +19,19 @@ matplotlib.use("Agg")  # files only; never needs a display
 
 from rvt import io  # noqa: E402
 from rvt.errors import ConfigError  # noqa: E402
-from rvt.plotting import copy_distance  # noqa: E402
 
 FigureFn = Callable[[list[dict]], "matplotlib.figure.Figure"]
-FIGURES: dict[str, list[tuple[str, str, FigureFn]]] = {}
 
 
-def register_figure(experiment: str, png: str, csv: str, fn: FigureFn) -> None:
-    FIGURES.setdefault(experiment, []).append((png, csv, fn))
-
-
-register_figure("copy_distance", "accuracy_vs_distance.png", io.RESULTS, copy_distance.accuracy_vs_distance)
+def figures_for(experiment: str) -> list[tuple[str, str, FigureFn]]:
+    """The ``FIGURES`` list of ``rvt.plotting.<experiment>``."""
+    if not isinstance(experiment, str) or not experiment.isidentifier():
+        raise ConfigError(f"workdir: config.json names no experiment (got {experiment!r})")
+    try:
+        module = importlib.import_module(f"rvt.plotting.{experiment}")
+    except ModuleNotFoundError:
+        raise ConfigError(f"workdir: no figures exist for experiment {experiment!r}") from None
+    return module.FIGURES
 
 
 def plot_workdir(workdir: str | os.PathLike) -> list[pathlib.Path]:
@@ -37,10 +40,8 @@ def plot_workdir(workdir: str | os.PathLike) -> list[pathlib.Path]:
     if not (path / io.CONFIG).is_file():
         raise ConfigError(f"workdir: {path} holds no run ({io.CONFIG} is missing)")
     experiment = io.read_json(path / io.CONFIG).get("experiment")
-    if experiment not in FIGURES:
-        raise ConfigError(f"workdir: no figures are registered for experiment {experiment!r}")
     written = []
-    for png, csv, fn in FIGURES[experiment]:
+    for png, csv, fn in figures_for(experiment):
         if not (path / csv).is_file():
             raise ConfigError(f"workdir: {path / csv} is missing")
         rows = io.read_csv(path / csv)

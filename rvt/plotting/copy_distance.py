@@ -7,19 +7,8 @@ from collections import defaultdict
 import matplotlib.pyplot as plt
 import numpy as np
 
-from rvt import metrics
-
-MODEL_STYLE = {  # stable colours so every figure in the project agrees
-    "rnn": ("tab:red", "tanh RNN"),
-    "lstm": ("tab:blue", "LSTM"),
-    "gru": ("tab:green", "GRU"),
-    "transformer": ("black", "Transformer"),
-}
-
-
-def style(model: str) -> dict:
-    colour, label = MODEL_STYLE.get(model, (None, model))
-    return dict(color=colour, label=label)
+from rvt import io, metrics
+from rvt.plotting.style import style
 
 
 def distance_edges(distances, num_buckets: int = 20) -> np.ndarray:
@@ -47,3 +36,6 @@ def accuracy_vs_distance(rows: list[dict]):
     ax.grid(alpha=0.3)
     ax.legend()
     return fig
+
+
+FIGURES = [("accuracy_vs_distance.png", io.RESULTS, accuracy_vs_distance)]

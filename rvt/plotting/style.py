@@ -1,0 +1,14 @@
+"""One colour and label per model, so every figure in the project agrees."""
+
+MODEL_STYLE = {
+    "rnn": ("tab:red", "tanh RNN"),
+    "lstm": ("tab:blue", "LSTM"),
+    "gru": ("tab:green", "GRU"),
+    "transformer": ("black", "Transformer"),
+}
+
+
+def style(model: str) -> dict:
+    """matplotlib kwargs (color, label) for a model name; unknown names get the default cycle."""
+    colour, label = MODEL_STYLE.get(model, (None, model))
+    return dict(color=colour, label=label)
