@@ -1,0 +1,137 @@
+"""copy_distance end to end: the run's files, bad input, no silent overwrite, and adding a model."""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax.numpy as jnp
+import pytest
+
+from experiments.configs import copy_distance as copy_distance_config
+from rvt import io, models
+from rvt.errors import ConfigError
+from rvt.studies import copy_distance
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tiny_config(models_="rnn,transformer"):
+    config = copy_distance_config.get_config()
+    config.models = models_
+    config.tasks.variable_copy.update(min_distance=1, max_distance=6, num_symbols=1)
+    config.model.rnn.hidden_size = 8
+    config.model.transformer.update(d_model=8, num_heads=2)
+    config.train.update(steps=3, batch_size=4, log_every=2, eval_batches=1, eval_batch_size=16)
+    return config
+
+
+def test_end_to_end_writes_every_file(tmp_path):
+    workdir = tmp_path / "run"
+    copy_distance.run(tiny_config(), str(workdir))
+    for name in ("config.json", "metrics.jsonl", "results.csv", "summary.csv", "accuracy_vs_distance.png"):
+        assert (workdir / name).stat().st_size > 0, name
+    saved = json.loads((workdir / "config.json").read_text())
+    assert saved["experiment"] == "copy_distance"
+    assert saved["resolved"]["task"]["max_distance"] == 6
+    assert set(saved["resolved"]["models"]) == {"rnn", "transformer"}
+    records = io.read_jsonl(workdir / "metrics.jsonl")
+    assert {r["kind"] for r in records} == {"train", "eval"}
+    assert [r["step"] for r in records if r["kind"] == "train" and r["model"] == "rnn"] == [2, 3]
+    rows = io.read_csv(workdir / "results.csv")
+    assert list(rows[0]) == ["model", "task", "distance", "accuracy", "count", "step", "seed"]
+    assert {r["model"] for r in rows} == {"rnn", "transformer"}
+    for model in ("rnn", "transformer"):
+        counts = [r["count"] for r in rows if r["model"] == model]
+        assert sum(counts) == 16  # one labelled target per eval example
+        assert all(1 <= r["distance"] <= 6 for r in rows)
+    # The figure is redrawn from the CSV alone by the plot script.
+    (workdir / "accuracy_vs_distance.png").unlink()
+    out = subprocess.run([sys.executable, "-m", "scripts.plot", str(workdir)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert (workdir / "accuracy_vs_distance.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    "change, setting",
+    [
+        (lambda c: setattr(c, "models", "rnn,bogus"), "models:"),
+        (lambda c: setattr(c, "task", "bogus"), "task:"),
+        (lambda c: c.model.rnn.update(hidden_size=0), "model.rnn.hidden_size:"),
+        (lambda c: c.train.update(steps=-1), "train.steps:"),
+        (lambda c: c.train.update(batch_size=0), "train.batch_size:"),
+        (lambda c: c.tasks.variable_copy.update(length=5), "task.length:"),
+        (lambda c: c.tasks.variable_copy.update(min_distance=7), "task.max_distance:"),
+        (lambda c: c.tasks.variable_copy.update(vocab_size=3), "task.vocab_size:"),
+        (lambda c: c.model.transformer.update(num_heads=3), "model.transformer.num_heads:"),
+    ],
+)
+def test_bad_input_names_the_setting_and_writes_nothing(tmp_path, change, setting):
+    config = tiny_config()
+    change(config)
+    with pytest.raises(ConfigError, match=rf"^{setting}"):
+        copy_distance.run(config, str(tmp_path / "run"))
+    assert not (tmp_path / "run").exists()
+
+
+def test_existing_run_is_not_overwritten_without_flag(tmp_path):
+    workdir = tmp_path / "run"
+    copy_distance.run(tiny_config("rnn"), str(workdir))
+    before = (workdir / "results.csv").read_text()
+    with pytest.raises(ConfigError, match="^workdir: .*already holds a run"):
+        copy_distance.run(tiny_config("rnn"), str(workdir))
+    assert (workdir / "results.csv").read_text() == before
+    copy_distance.run(tiny_config("transformer"), str(workdir), overwrite=True)
+    assert {r["model"] for r in io.read_csv(workdir / "results.csv")} == {"transformer"}
+
+
+def test_unwritable_workdir(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(ConfigError, match="^workdir: cannot write"):
+        copy_distance.run(tiny_config("rnn"), str(blocker / "run"))
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "experiments.copy_distance", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_cli_bad_input_is_one_line_and_exit_2(tmp_path):
+    out = _cli(f"--workdir={tmp_path / 'run'}", "--config.models=rnn,nope")
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines()[-1] == (
+        "error: models: unknown model 'nope'; known: " + ", ".join(sorted(models.MODELS)))
+    assert "Traceback" not in out.stderr
+    assert not (tmp_path / "run").exists()
+
+
+class LeakyCell(models.Cell):
+    """A cell defined outside rvt: h' = (1 - a) h + a tanh(W x + U h), a = leak."""
+
+    leak: float = 0.5
+
+    def step(self, h_BxH, xp_BxH):
+        h_BxH = (1.0 - self.leak) * h_BxH + self.leak * jnp.tanh(xp_BxH + self.hh(h_BxH))
+        return h_BxH, h_BxH
+
+
+@pytest.fixture
+def leaky_registered():
+    models.register_cell("leaky_test", LeakyCell)
+    yield
+    del models.MODELS["leaky_test"]
+
+
+def test_a_cell_defined_outside_rvt_trains_through_the_experiment(tmp_path, leaky_registered):
+    config = tiny_config("leaky_test")
+    config.model = config.model.to_dict() | {"leaky_test": dict(hidden_size=16, leak=0.9)}
+    config.train.update(steps=150, batch_size=32, learning_rate=1e-2, eval_batch_size=256)
+    config.tasks.variable_copy.update(max_distance=4)
+    copy_distance.run(config, str(tmp_path / "run"))
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["resolved"]["models"]["leaky_test"]["cell_options"] == [["leak", 0.9]]
+    summary = io.read_csv(tmp_path / "run" / "summary.csv")
+    assert summary[0]["model"] == "leaky_test"
+    assert summary[0]["accuracy"] >= 0.9  # chance is 1/8: the new cell really trained
