@@ -83,6 +83,7 @@ def variable_copies(draw):
         vocab_size=draw(st.integers(num + 3, num + 12)),
         length=0 if auto_length else length,
         distractors=draw(st.booleans()),
+        sampling=draw(st.sampled_from(["uniform", "log_uniform"])),
     )
 
 
@@ -272,6 +273,7 @@ def test_copy_memory_baseline_is_memoryless_cross_entropy():
         ("variable_copy", dict(min_distance=1, num_symbols=2), "task.min_distance"),
         ("variable_copy", dict(min_distance=5, max_distance=4), "task.max_distance"),
         ("variable_copy", dict(num_symbols=2, min_distance=2, vocab_size=4), "task.vocab_size"),
+        ("variable_copy", dict(sampling="gaussian"), "task.sampling"),
         ("variable_copy", dict(max_distance=60, length=60), "task.length"),
         ("selective_copy", dict(num_data=0), "task.num_data"),
         ("selective_copy", dict(context=3, num_data=4), "task.context"),
@@ -305,6 +307,17 @@ def test_variable_copy_distractors_fill_the_gap_with_symbols():
         else:
             assert np.all(values == 0)
         assert np.all(b["targets"][filler] == 0)
+
+
+def test_variable_copy_log_uniform_has_equal_mass_per_octave():
+    task = VariableCopy(min_distance=1, max_distance=255, sampling="log_uniform")
+    distance = np.asarray(task.sample(jax.random.key(0), 8192).distance).max(axis=1)
+    assert distance.min() == 1 and distance.max() <= 255
+    octaves = np.histogram(distance, bins=[1, 2, 4, 8, 16, 32, 64, 128, 256])[0] / len(distance)
+    np.testing.assert_allclose(octaves, 1 / 8, atol=0.02)  # uniform sampling puts half in the last
+    uniform = VariableCopy(min_distance=1, max_distance=255)
+    distance = np.asarray(uniform.sample(jax.random.key(0), 8192).distance).max(axis=1)
+    assert np.mean(distance >= 128) > 0.45
 
 
 def test_variable_copy_messages_give_the_needed_size():

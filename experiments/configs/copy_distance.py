@@ -30,7 +30,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.seed = 0
     config.task = "variable_copy"
     config.tasks = common.task_configs()
-    config.tasks.variable_copy.update(min_distance=1, max_distance=200, num_symbols=1, vocab_size=10)
+    config.tasks.variable_copy.update(min_distance=1, max_distance=200, num_symbols=1, vocab_size=10,
+                                      distractors=True, sampling="log_uniform")
     config.model = common.model_configs()
     config.train = ml_collections.ConfigDict(
         dict(steps=800, batch_size=32, learning_rate=3e-3, warmup_steps=50, weight_decay=0.0,

@@ -108,6 +108,11 @@ class VariableCopy(Task):
     (Bengio et al. 1994's latching problem): holding a symbol then means protecting it against D
     later inputs, not merely carrying it through blanks, so memory must be gated, and a model that
     reads by position (attention) is unaffected.
+
+    ``sampling="log_uniform"`` draws D with equal probability per octave (1-2, 2-4, ..., 128-256)
+    instead of per integer, so short dependencies -- where a recurrent model can learn the mechanism
+    at all -- are as common as long ones, and accuracy can fall off with distance rather than never
+    rise.
     """
 
     min_distance: int = 1
@@ -116,6 +121,7 @@ class VariableCopy(Task):
     vocab_size: int = 10
     length: int = 0
     distractors: bool = False
+    sampling: str = "uniform"  # or "log_uniform"
 
     def __post_init__(self):
         # Resolve "smallest that fits" here so `length` is always the true T that batches have.
@@ -146,6 +152,11 @@ class VariableCopy(Task):
             f"{self.vocab_size} leaves {self.alphabet} symbols after the blank and {num} cues; "
             f"needs >= {num + 3} (2 symbols + blank + num_symbols cues)",
         )
+        check(
+            self.sampling in ("uniform", "log_uniform"),
+            "task.sampling",
+            f"must be 'uniform' or 'log_uniform', got {self.sampling!r}",
+        )
         needed = self.max_distance + num
         check(
             self.length >= needed,
@@ -156,9 +167,13 @@ class VariableCopy(Task):
 
     def _sample_one(self, key: PRNGKey) -> Batch:
         key_d, key_s, key_n = jax.random.split(key, 3)
-        delay = jax.random.randint(
-            key_d, (), self.min_distance, self.max_distance + 1, dtype=jnp.int32
-        )
+        if self.sampling == "log_uniform":
+            log_d = jax.random.uniform(
+                key_d, (), minval=jnp.log(self.min_distance), maxval=jnp.log(self.max_distance + 1)
+            )
+            delay = jnp.clip(jnp.floor(jnp.exp(log_d)), self.min_distance, self.max_distance).astype(jnp.int32)
+        else:
+            delay = jax.random.randint(key_d, (), self.min_distance, self.max_distance + 1, dtype=jnp.int32)
         symbols_K = jax.random.randint(
             key_s, (self.num_symbols,), 1, self.alphabet + 1, dtype=jnp.int32
         )

@@ -70,23 +70,25 @@ class SourceTarget:
         check(_is_int(self.alphabet) and self.alphabet >= 2, "task.alphabet",
               f"must be an integer >= 2 (one symbol carries no information), got {self.alphabet!r}")
 
-    def _sample_one(self, key: PRNGKey) -> Seq2SeqBatch:
-        src_S = jax.random.randint(key, (self.src_len,), 1, self.alphabet + 1, dtype=jnp.int32)
+    def sample(self, key: PRNGKey, batch_size: int) -> Seq2SeqBatch:
+        """``batch_size`` independent examples, a pure (jittable) function of ``key``.
+
+        One ``randint`` over the whole [B, S] block rather than split + vmap per example: the
+        threefry code of a per-example split takes seconds to compile on CPU, once per source length.
+        """
+        src_BxS = jax.random.randint(key, (batch_size, self.src_len), 1, self.alphabet + 1, dtype=jnp.int32)
         position_T = jnp.arange(self.tgt_len, dtype=jnp.int32)
         src_position_T = self.src_len - 1 - position_T if self.reverse else position_T
-        tgt_out_T = src_S[src_position_T]
+        tgt_out_BxT = src_BxS[:, src_position_T]
+        shape = (batch_size, self.tgt_len)
         return Seq2SeqBatch(
-            src=src_S,
-            tgt_in=jnp.concatenate([jnp.full((1,), BOS, jnp.int32), tgt_out_T[:-1]]),
-            tgt_out=tgt_out_T,
-            mask=jnp.ones((self.tgt_len,), jnp.float32),
-            position=position_T,
-            src_position=src_position_T,
+            src=src_BxS,
+            tgt_in=jnp.concatenate([jnp.full((batch_size, 1), BOS, jnp.int32), tgt_out_BxT[:, :-1]], axis=1),
+            tgt_out=tgt_out_BxT,
+            mask=jnp.ones(shape, jnp.float32),
+            position=jnp.broadcast_to(position_T, shape),
+            src_position=jnp.broadcast_to(src_position_T, shape),
         )
-
-    def sample(self, key: PRNGKey, batch_size: int) -> Seq2SeqBatch:
-        """``batch_size`` independent examples, a pure (jittable) function of ``key``."""
-        return jax.vmap(self._sample_one)(jax.random.split(key, batch_size))
 
 
 def _is_int(value) -> bool:

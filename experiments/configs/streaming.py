@@ -1,0 +1,47 @@
+"""streaming: per-token latency and state bytes against context position; and one very long sequence.
+
+Run:      python -m experiments.streaming --workdir runs/streaming
+Takes:    about 2 minutes on a 2-core CPU (naive re-encoding up to 8192 and the T = 50,000 part dominate).
+Expect:   the LSTM's step (~50-100 us) and bytes (512) flat in position; the sliding-window Transformer
+          flat too once its window fills; the KV cache preallocated to 16384 slots flat but ~20x the
+          LSTM at every position (one compiled step attends over every slot); the KV cache sized to the
+          context (kv_bucket) growing ~linearly; naive re-encoding growing ~quadratically (seconds per
+          token at 8192). At T = 50,000 the LSTM infers and trains in well under 1 GB while full
+          attention needs ~40 GB to infer and ~60 GB to train (XLA's memory analysis; never allocated).
+
+Modes (--config.modes, any subset): state (the RNN, --config.rnn), window (ring buffer of
+--config.window slots), kv_cache (one cache of max_position slots; the cache is *jumped* to each
+position with random keys, since latency does not depend on their values), kv_bucket (cache sized to
+the next power of two >= position; one compile per size), naive (full forward on [1, position]; a
+compile per length, timed apart and excluded; only up to --config.naive_max_position).
+
+Overrides:
+  --config.max_position=65536 --config.grid_factor=4      the position grid (1, f, f^2, ..., max)
+  --config.repeats=500                 timed steps per position (p99 needs >= 100; naive uses naive_repeats)
+  --config.rnn=gru --config.model.lstm.hidden_size=256     the recurrent model and its settings
+  --config.model.transformer.d_model=128 --config.model.transformer.num_layers=2
+  --config.long.length=100000 --config.long.train_steps=0 --config.long.memory_budget_bytes=8000000000
+"""
+
+import ml_collections
+
+from rvt.studies import common
+
+
+def get_config() -> ml_collections.ConfigDict:
+    config = ml_collections.ConfigDict()
+    config.modes = "state,window,kv_cache,kv_bucket,naive"
+    config.rnn = "lstm"
+    config.model = common.model_configs(["rnn", "lstm", "gru", "transformer"])
+    config.vocab_size = 10
+    config.max_position = 16384
+    config.grid_factor = 2
+    config.window = 256
+    config.repeats = 200
+    config.naive_max_position = 8192
+    config.naive_repeats = 3
+    config.seed = 0
+    config.long = ml_collections.ConfigDict(
+        dict(length=50_000, batch_size=1, train_steps=3, memory_budget_bytes=0)  # 0: this machine's RAM
+    )
+    return config
