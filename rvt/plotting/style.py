@@ -11,4 +11,6 @@ MODEL_STYLE = {
 def style(model: str) -> dict:
     """matplotlib kwargs (color, label) for a model name; unknown names get the default cycle."""
     colour, label = MODEL_STYLE.get(model, (None, model))
-    return dict(color=colour, label=label)
+    # Dashed so a recurrent model at the same accuracy stays visible underneath.
+    dashes = dict(linestyle="--") if model.startswith("transformer") else {}
+    return dict(color=colour, label=label, **dashes)
