@@ -4,6 +4,8 @@
   on results before reading the clock, and returns the median of repeated runs.
 * :func:`cost` reads FLOPs and bytes from XLA's cost and memory analyses of the compiled function,
   without running it (so it works for sizes that would not fit).
+* :func:`profile` does both from one compilation; :func:`loop_corrected_flops` undoes XLA's habit of
+  counting a loop body once, whatever its trip count (a ``lax.scan`` over T steps).
 * :func:`matmul_peak` measures this machine's achieved matmul FLOP/s, the peer every utilisation
   figure is divided by, in the same process.
 * :func:`fit_exponent` is the log-log least-squares slope used for "time grows like T^k".
@@ -38,10 +40,14 @@ def time_fn(fn: Callable, *args, repeats: int = 10, min_time_s: float = 0.0, jit
     start = time.perf_counter()
     jax.block_until_ready(fn(*args))
     compile_s = time.perf_counter() - start
+    return _timing(compile_s, lambda: fn(*args), repeats, min_time_s)
+
+
+def _timing(compile_s: float, call: Callable, repeats: int, min_time_s: float) -> Timing:
     runs, total = [], 0.0
     while len(runs) < repeats or total < min_time_s:
         start = time.perf_counter()
-        jax.block_until_ready(fn(*args))
+        jax.block_until_ready(call())
         runs.append(time.perf_counter() - start)
         total += runs[-1]
     return Timing(compile_s, statistics.median(runs), tuple(runs))
@@ -62,7 +68,10 @@ class Cost:
 
 def cost(fn: Callable, *args: Any) -> Cost:
     """FLOPs and memory of ``jit(fn)(*args)`` from XLA's analyses; ``args`` may be ShapeDtypeStructs."""
-    compiled = jax.jit(fn).lower(*args).compile()
+    return _analyse(jax.jit(fn).lower(*args).compile())
+
+
+def _analyse(compiled) -> Cost:
     analysis = compiled.cost_analysis()
     if isinstance(analysis, Sequence):  # older jax returned one dict per computation
         analysis = analysis[0] if analysis else {}
@@ -75,6 +84,28 @@ def cost(fn: Callable, *args: Any) -> Cost:
         output_bytes=int(getattr(memory, "output_size_in_bytes", 0)),
         temp_bytes=int(getattr(memory, "temp_size_in_bytes", 0)),
     )
+
+
+def profile(fn: Callable, *args, repeats: int = 10, min_time_s: float = 0.0) -> tuple[Timing, Cost]:
+    """:func:`time_fn` and :func:`cost` from one compilation (compiling twice doubles a sweep's time).
+
+    ``compile_s`` covers lowering, compiling and the first run, as in :func:`time_fn`.
+    """
+    start = time.perf_counter()
+    compiled = jax.jit(fn).lower(*args).compile()
+    jax.block_until_ready(compiled(*args))
+    compile_s = time.perf_counter() - start
+    return _timing(compile_s, lambda: compiled(*args), repeats, min_time_s), _analyse(compiled)
+
+
+def loop_corrected_flops(flops: float, step_flops: float, trips: int) -> float:
+    """A scan's true FLOPs from XLA's count, which charges a while loop's body once, not once per trip.
+
+    (Seen on jax 0.10 / XLA CPU: ``lax.scan`` of ten matmuls reports the FLOPs of one.) ``flops`` is the
+    count of the function compiled with one step per loop body (``unroll=1``); ``step_flops`` is what one
+    more step adds, i.e. the count with ``unroll=2`` minus the count with ``unroll=1`` at an even length.
+    """
+    return flops + (trips - 1) * step_flops
 
 
 def matmul_peak(size: int = 1024, dtype=jnp.float32, repeats: int = 10) -> float:
