@@ -29,9 +29,20 @@ class Timing:
     compile_s: float  # first call: trace, compile and one run
     median_s: float  # median over `repeats` later calls
     runs_s: tuple[float, ...]
+    cpu_runs_s: tuple[float, ...] = ()  # process CPU time of each run, all threads (see median_cpu_s)
 
     def quantile(self, q: float) -> float:
         return float(np.quantile(self.runs_s, q))
+
+    @property
+    def median_cpu_s(self) -> float:
+        """Median CPU time of a run: on a CPU backend, the work done, whoever else shares the cores.
+
+        Wall time on a shared machine grows when other processes preempt a long run; CPU time does not.
+        It sums XLA's threads, so it exceeds wall time when an op runs on several cores. Meaningless on
+        an accelerator (the host only waits).
+        """
+        return statistics.median(self.cpu_runs_s) if self.cpu_runs_s else float("nan")
 
 
 def time_fn(fn: Callable, *args, repeats: int = 10, min_time_s: float = 0.0, jit: bool = True) -> Timing:
@@ -44,13 +55,14 @@ def time_fn(fn: Callable, *args, repeats: int = 10, min_time_s: float = 0.0, jit
 
 
 def _timing(compile_s: float, call: Callable, repeats: int, min_time_s: float) -> Timing:
-    runs, total = [], 0.0
+    runs, cpu_runs, total = [], [], 0.0
     while len(runs) < repeats or total < min_time_s:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         jax.block_until_ready(call())
         runs.append(time.perf_counter() - start)
+        cpu_runs.append(time.process_time() - cpu_start)
         total += runs[-1]
-    return Timing(compile_s, statistics.median(runs), tuple(runs))
+    return Timing(compile_s, statistics.median(runs), tuple(runs), tuple(cpu_runs))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -158,7 +158,13 @@ def train(
             eta = (config.steps - step - 1) / steps_per_s
             logging.info(
                 "%s step %d/%d  loss %.4f  acc %.3f  %.1f steps/s  ETA %.0fs",
-                name, step + 1, config.steps, record["loss"], record["accuracy"], steps_per_s, eta,
+                name,
+                step + 1,
+                config.steps,
+                record["loss"],
+                record["accuracy"],
+                steps_per_s,
+                eta,
             )
             on_log(record)
             history.append(record)

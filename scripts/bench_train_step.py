@@ -64,8 +64,22 @@ class Sizes:
 
 
 QUICK = Sizes(lengths=(64,), tf_length=128, tf_batch=4, rounds=2, repeats=2, peak_size=512)
-COLUMNS = ("impl", "model", "T", "batch", "hidden", "median_s", "q10_s", "compile_s", "runs", "flops",
-           "flops_per_s", "peak_fraction", "ratio_vs_ours", "target")
+COLUMNS = (
+    "impl",
+    "model",
+    "T",
+    "batch",
+    "hidden",
+    "median_s",
+    "q10_s",
+    "compile_s",
+    "runs",
+    "flops",
+    "flops_per_s",
+    "peak_fraction",
+    "ratio_vs_ours",
+    "target",
+)
 
 
 @dataclasses.dataclass
@@ -120,14 +134,17 @@ def fresh_state(module: nn.Module, tokens_1xT) -> train.TrainState:
     host: compiling ``module.init`` costs more than the toy-size smoke test may spend, and speed does not
     depend on the values."""
     config = train.TrainConfig(steps=1000, learning_rate=1e-3)
-    shapes = jax.eval_shape(lambda key: train.create_state(module, module.init(key, tokens_1xT)["params"], config),
-                            jax.random.key(0))
+    shapes = jax.eval_shape(
+        lambda key: train.create_state(module, module.init(key, tokens_1xT)["params"], config), jax.random.key(0)
+    )
     rng = np.random.default_rng(0)
-    return jax.device_put(shapes.replace(
-        step=np.zeros((), np.int32),
-        params=jax.tree.map(lambda x: (0.1 * rng.standard_normal(x.shape)).astype(x.dtype), shapes.params),
-        opt_state=jax.tree.map(lambda x: np.zeros(x.shape, x.dtype), shapes.opt_state),
-    ))
+    return jax.device_put(
+        shapes.replace(
+            step=np.zeros((), np.int32),
+            params=jax.tree.map(lambda x: (0.1 * rng.standard_normal(x.shape)).astype(x.dtype), shapes.params),
+            opt_state=jax.tree.map(lambda x: np.zeros(x.shape, x.dtype), shapes.opt_state),
+        )
+    )
 
 
 def jax_case(row: dict, module: nn.Module, batch: Batch, xla_flops: bool = True) -> Case:
@@ -193,8 +210,9 @@ def transformer_cases(sizes: Sizes) -> list[Case]:
     batch = random_batch(jax.random.key(7), sizes.tf_batch, length, sizes.vocab)
     cases = []
     for attention in sizes.attention:
-        settings = dict(d_model=sizes.tf_d_model, num_layers=sizes.tf_layers, num_heads=sizes.tf_heads,
-                        attention=attention)
+        settings = dict(
+            d_model=sizes.tf_d_model, num_layers=sizes.tf_layers, num_heads=sizes.tf_heads, attention=attention
+        )
         module, _ = models.make_model("transformer", settings, vocab_size=sizes.vocab, length=length)
         cases.append(jax_case(dict(row, impl=f"ours_{attention}"), module, batch))
     return cases
@@ -204,8 +222,9 @@ def measure(cases: list[Case], sizes: Sizes) -> list[float]:
     """Interleaved rounds over all cases (and the matmul peak); returns the peak of every round."""
     for case in cases:  # compile (first call) apart from every timed run; cost() then hits jit's cache
         case.row["compile_s"] = profiling.time_fn(case.fn, repeats=1, jit=False).compile_s
-        logging.info("compiled %s %s T=%d in %.1fs", case.row["impl"], case.row["model"], case.row["T"],
-                     case.row["compile_s"])
+        logging.info(
+            "compiled %s %s T=%d in %.1fs", case.row["impl"], case.row["model"], case.row["T"], case.row["compile_s"]
+        )
         if case.flops:
             case.row["flops"] = case.flops()
     peaks = []
@@ -222,10 +241,16 @@ def summarize(cases: list[Case], peaks: list[float]) -> list[dict]:
     rows = []
     for case in cases:
         median, flops = statistics.median(case.runs), case.row.get("flops")
-        rows.append(dict(case.row, median_s=median, runs=len(case.runs),
-                         q10_s=profiling.Timing(0.0, median, tuple(case.runs)).quantile(0.1),
-                         flops_per_s=flops / median if flops else None,
-                         peak_fraction=flops / median / peak if flops else None))
+        rows.append(
+            dict(
+                case.row,
+                median_s=median,
+                runs=len(case.runs),
+                q10_s=profiling.Timing(0.0, median, tuple(case.runs)).quantile(0.1),
+                flops_per_s=flops / median if flops else None,
+                peak_fraction=flops / median / peak if flops else None,
+            )
+        )
     for row in rows:  # ours' median over this row's, same model and length: <= 1 means ours is faster
         same = [r for r in rows if r["model"] == row["model"] and r["T"] == row["T"]]
         ours = next(r for r in same if r["impl"].startswith("ours"))  # first ours: ours / ours_vmapped
@@ -274,8 +299,9 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     overrides = dict(rounds=_ROUNDS.value, repeats=_REPEATS.value, unroll=_UNROLL.value, torch=_TORCH.value)
-    sizes = dataclasses.replace(QUICK if _QUICK.value else Sizes(),
-                                **{k: v for k, v in overrides.items() if v is not None})
+    sizes = dataclasses.replace(
+        QUICK if _QUICK.value else Sizes(), **{k: v for k, v in overrides.items() if v is not None}
+    )
     run(sizes, _OUT.value)
 
 

@@ -6,8 +6,22 @@ from rvt import io
 from scripts import bench_train_step as bench
 
 TOY = dataclasses.replace(
-    bench.QUICK, lengths=(8,), batch=2, hidden=8, embed=8, vocab=5, tf_length=8, tf_batch=2, tf_d_model=8,
-    tf_layers=1, tf_heads=2, attention=("vmapped",), unfolded=False, rounds=1, repeats=1, peak_size=32,
+    bench.QUICK,
+    lengths=(8,),
+    batch=2,
+    hidden=8,
+    embed=8,
+    vocab=5,
+    tf_length=8,
+    tf_batch=2,
+    tf_d_model=8,
+    tf_layers=1,
+    tf_heads=2,
+    attention=("vmapped",),
+    unfolded=False,
+    rounds=1,
+    repeats=1,
+    peak_size=32,
     torch=False,
 )
 

@@ -47,8 +47,9 @@ def test_end_to_end_writes_every_file(tmp_path):
         assert all(1 <= r["distance"] <= 6 for r in rows)
     # The figure is redrawn from the CSV alone by the plot script.
     (workdir / "accuracy_vs_distance.png").unlink()
-    out = subprocess.run([sys.executable, "-m", "scripts.plot", str(workdir)], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "scripts.plot", str(workdir)], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert (workdir / "accuracy_vs_distance.png").stat().st_size > 0
 
@@ -94,15 +95,21 @@ def test_unwritable_workdir(tmp_path):
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "experiments.copy_distance", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "experiments.copy_distance", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_cli_bad_input_is_one_line_and_exit_2(tmp_path):
     out = _cli(f"--workdir={tmp_path / 'run'}", "--config.models=rnn,nope")
     assert out.returncode == 2
     assert out.stderr.strip().splitlines()[-1] == (
-        "error: models: unknown model 'nope'; known: " + ", ".join(sorted(models.MODELS)))
+        "error: models: unknown model 'nope'; known: " + ", ".join(sorted(models.MODELS))
+    )
     assert "Traceback" not in out.stderr
     assert not (tmp_path / "run").exists()
 

@@ -239,9 +239,7 @@ def test_copy_memory_layout():
     np.testing.assert_array_equal(b["mask"], 1.0)
 
 
-@pytest.mark.parametrize(
-    "delay, expected", [(100, 0.173), (200, 0.0945), (300, 0.0650), (500, 0.0400), (1000, 0.0204)]
-)
+@pytest.mark.parametrize("delay, expected", [(100, 0.173), (200, 0.0945), (300, 0.0650), (500, 0.0400), (1000, 0.0204)])
 def test_copy_memory_baseline_matches_reference(delay, expected):
     # REFERENCE.md: 10 ln 8 / (T + 20) for 10 symbols from an alphabet of 8.
     baseline = CopyMemory(delay=delay, num_symbols=10, alphabet=8).memoryless_baseline()
@@ -323,9 +321,7 @@ def test_variable_copy_log_uniform_has_equal_mass_per_octave():
 def test_variable_copy_messages_give_the_needed_size():
     with pytest.raises(ConfigError) as raised:
         VariableCopy(min_distance=2, max_distance=60, num_symbols=2, length=50)
-    assert str(raised.value) == (
-        "task.length: 50 cannot hold max_distance 60 + num_symbols 2 (needs >= 62)"
-    )
+    assert str(raised.value) == ("task.length: 50 cannot hold max_distance 60 + num_symbols 2 (needs >= 62)")
     with pytest.raises(ConfigError, match=r"^task\.vocab_size: 4 .*needs >= 5"):
         VariableCopy(min_distance=2, num_symbols=2, vocab_size=4)
     assert VariableCopy(min_distance=2, num_symbols=2, vocab_size=5).alphabet == 2
@@ -341,23 +337,18 @@ def test_make_task_unknown_name_and_setting():
     with pytest.raises(ConfigError) as raised:
         make_task("nope")
     assert str(raised.value) == (
-        "task.name: unknown task 'nope'; "
-        "known: copy_memory, variable_copy, selective_copy, associative_recall"
+        "task.name: unknown task 'nope'; known: copy_memory, variable_copy, selective_copy, associative_recall"
     )
     with pytest.raises(ConfigError) as raised:
         make_task("copy_memory", delay=3, dealy=3)
-    assert str(raised.value) == (
-        "task.dealy: unknown setting for copy_memory; known: delay, num_symbols, alphabet"
-    )
+    assert str(raised.value) == ("task.dealy: unknown setting for copy_memory; known: delay, num_symbols, alphabet")
     with pytest.raises(ConfigError, match=r"^task\.name: unknown task"):
         task_fields("nope")
 
 
 def test_make_task_builds_the_registered_class():
     assert make_task("selective_copy", context=8) == SelectiveCopy(context=8)
-    assert task_fields("associative_recall") == dict(
-        num_pairs=8, length=64, num_keys=16, num_values=16
-    )
+    assert task_fields("associative_recall") == dict(num_pairs=8, length=64, num_keys=16, num_values=16)
     assert set(TASKS) == {"copy_memory", "variable_copy", "selective_copy", "associative_recall"}
 
 

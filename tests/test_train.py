@@ -60,8 +60,12 @@ def test_eval_sums_match_numpy():
     batch = task.sample(jax.random.key(3), 16)
     logits = jax.random.normal(jax.random.key(4), (*batch.shape, task.vocab_size))
     # Make some predictions right so the tables are not all zero.
-    logits = logits + 3.0 * jax.nn.one_hot(batch.targets, task.vocab_size) * (jax.random.uniform(
-        jax.random.key(5), batch.shape) > 0.5)[..., None]
+    logits = (
+        logits
+        + 3.0
+        * jax.nn.one_hot(batch.targets, task.vocab_size)
+        * (jax.random.uniform(jax.random.key(5), batch.shape) > 0.5)[..., None]
+    )
     sums = jax.device_get(metrics.eval_sums(logits, batch, task.max_distance + 1))
     pred, tgt = np.argmax(np.asarray(logits), -1), np.asarray(batch.targets)
     mask, dist = np.asarray(batch.mask), np.asarray(batch.distance)
@@ -95,12 +99,20 @@ LEARNERS = {
 def test_every_model_learns_short_copy(name):
     """Two symbols of 8, recalled 2..8 positions later: chance is 1/8, the bar is 0.9."""
     task = make_task("variable_copy", min_distance=2, max_distance=8, num_symbols=2, vocab_size=11)
-    config = train.TrainConfig(steps=400, batch_size=32, learning_rate=1e-2, warmup_steps=20,
-                               log_every=400, eval_batches=2, eval_batch_size=256)
+    config = train.TrainConfig(
+        steps=400,
+        batch_size=32,
+        learning_rate=1e-2,
+        warmup_steps=20,
+        log_every=400,
+        eval_batches=2,
+        eval_batch_size=256,
+    )
     module, _ = models.make_model(name, LEARNERS[name], vocab_size=task.vocab_size, length=task.length)
     params = models.init_params(module, jax.random.key(0), task.length)
-    before = metrics.summarize(train.evaluate(train.create_state(module, params, config), task, config,
-                                              jax.random.key(9)))
+    before = metrics.summarize(
+        train.evaluate(train.create_state(module, params, config), task, config, jax.random.key(9))
+    )
     result = train.train(module, params, task, config, jax.random.key(1))
     after = metrics.summarize(train.evaluate(result.state, task, config, jax.random.key(9)))
     assert before["accuracy"] < 0.3, before
@@ -110,6 +122,7 @@ def test_every_model_learns_short_copy(name):
 
 def test_train_config_rejects_bad_values():
     from rvt.errors import ConfigError
+
     for field, value in [("steps", 0), ("batch_size", -1), ("learning_rate", 0.0), ("log_every", 0)]:
         with pytest.raises(ConfigError, match=rf"^train\.{field}:"):
             train.TrainConfig(**{field: value}).validate()

@@ -34,11 +34,21 @@ def get_config() -> ml_collections.ConfigDict:
     config.seed = 0
     config.task = "variable_copy"
     config.tasks = common.task_configs()
-    config.tasks.variable_copy.update(min_distance=2, max_distance=200, num_symbols=2, vocab_size=11,
-                                      distractors=True, sampling="log_uniform")
+    config.tasks.variable_copy.update(
+        min_distance=2, max_distance=200, num_symbols=2, vocab_size=11, distractors=True, sampling="log_uniform"
+    )
     config.model = common.model_configs()
     config.train = ml_collections.ConfigDict(
-        dict(steps=800, batch_size=32, learning_rate=3e-3, warmup_steps=50, weight_decay=0.0,
-             grad_clip=1.0, eval_batches=8, eval_batch_size=256, log_every=100)
+        dict(
+            steps=800,
+            batch_size=32,
+            learning_rate=3e-3,
+            warmup_steps=50,
+            weight_decay=0.0,
+            grad_clip=1.0,
+            eval_batches=8,
+            eval_batch_size=256,
+            log_every=100,
+        )
     )
     return config

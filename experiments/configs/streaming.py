@@ -21,6 +21,7 @@ Overrides:
   --config.rnn=gru --config.model.lstm.hidden_size=256     the recurrent model and its settings
   --config.model.transformer.d_model=128 --config.model.transformer.num_layers=2
   --config.long.length=100000 --config.long.train_steps=0 --config.long.memory_budget_bytes=8000000000
+  --config.long.modes=infer,kv_step     long-sequence rows: infer (forward), train (copy_memory step), kv_step
 """
 
 import ml_collections
@@ -42,6 +43,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.naive_repeats = 3
     config.seed = 0
     config.long = ml_collections.ConfigDict(
-        dict(length=50_000, batch_size=1, train_steps=3, memory_budget_bytes=0)  # 0: this machine's RAM
+        dict(
+            modes="infer,train,kv_step", length=50_000, batch_size=1, train_steps=3, memory_budget_bytes=0
+        )  # 0: this machine's physical memory
     )
     return config

@@ -19,7 +19,23 @@ from rvt.models.registry import (
 from rvt.models.transformer import TransformerLM
 
 __all__ = [
-    "MODELS", "PRESETS", "Cell", "ElmanCell", "GRUCell", "LSTMCell", "ModelSpec", "RecurrentConfig",
-    "RecurrentLM", "RecurrentLayer", "TransformerConfig", "TransformerLM", "count_params",
-    "init_params", "make_config", "make_model", "model_settings", "register_cell", "register_model",
+    "MODELS",
+    "PRESETS",
+    "Cell",
+    "ElmanCell",
+    "GRUCell",
+    "LSTMCell",
+    "ModelSpec",
+    "RecurrentConfig",
+    "RecurrentLM",
+    "RecurrentLayer",
+    "TransformerConfig",
+    "TransformerLM",
+    "count_params",
+    "init_params",
+    "make_config",
+    "make_model",
+    "model_settings",
+    "register_cell",
+    "register_model",
 ]

@@ -36,9 +36,7 @@ def vmapped_attention(q_BxTxHxK: Array, k_BxSxHxK: Array, v_BxSxHxK: Array, mask
 
 def fused_attention(q_BxTxHxK: Array, k_BxSxHxK: Array, v_BxSxHxK: Array, mask_BxTxS: Array):
     """The same computation through ``jax.nn.dot_product_attention``."""
-    return jax.nn.dot_product_attention(
-        q_BxTxHxK, k_BxSxHxK, v_BxSxHxK, mask=mask_BxTxS[:, None, :, :]
-    )
+    return jax.nn.dot_product_attention(q_BxTxHxK, k_BxSxHxK, v_BxSxHxK, mask=mask_BxTxS[:, None, :, :])
 
 
 ATTENTION: dict[str, AttentionFn] = {"vmapped": vmapped_attention, "fused": fused_attention}

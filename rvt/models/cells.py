@@ -51,9 +51,7 @@ class Cell(nn.Module):
     def setup(self):
         width = self.num_gates * self.hidden_size
         self.ih = nn.Dense(width, bias_init=self.input_bias_init)
-        self.hh = nn.Dense(
-            width, use_bias=self.recurrent_bias, kernel_init=blockwise_orthogonal(self.num_gates)
-        )
+        self.hh = nn.Dense(width, use_bias=self.recurrent_bias, kernel_init=blockwise_orthogonal(self.num_gates))
 
     def input_bias_init(self, key, shape, dtype=jnp.float32):
         del key

@@ -80,9 +80,7 @@ def _build_recurrent(cell_cls: type[Cell]):
     def build(config: RecurrentConfig, vocab_size: int, length: int) -> nn.Module:
         del length
         options = dict(config.cell_options)
-        cells = tuple(
-            cell_cls(hidden_size=config.hidden_size, **options) for _ in range(config.num_layers)
-        )
+        cells = tuple(cell_cls(hidden_size=config.hidden_size, **options) for _ in range(config.num_layers))
         return RecurrentLM(
             vocab_size=vocab_size,
             cells=cells,
@@ -163,19 +161,28 @@ def _validate(name: str, config) -> None:
     if isinstance(config, TransformerConfig):
         check(config.positional in POSITIONAL, f"model.{name}.positional", f"must be one of {POSITIONAL}")
         check(config.attention in ATTENTION, f"model.{name}.attention", f"must be one of {tuple(ATTENTION)}")
-        check(config.d_model % config.num_heads == 0, f"model.{name}.num_heads",
-              f"{config.num_heads} does not divide d_model {config.d_model}")
+        check(
+            config.d_model % config.num_heads == 0,
+            f"model.{name}.num_heads",
+            f"{config.num_heads} does not divide d_model {config.d_model}",
+        )
         head_dim = config.d_model // config.num_heads
-        check(config.positional != "rope" or head_dim % 2 == 0, f"model.{name}.positional",
-              f"rope needs an even head width, got {head_dim}")
+        check(
+            config.positional != "rope" or head_dim % 2 == 0,
+            f"model.{name}.positional",
+            f"rope needs an even head width, got {head_dim}",
+        )
 
 
 def make_model(name: str, settings: Mapping[str, Any], *, vocab_size: int, length: int):
     """Build model ``name``: returns ``(module, config)``. ``length`` is the task's sequence length."""
     config = make_config(name, settings)
     if isinstance(config, TransformerConfig) and config.max_len:
-        check(config.max_len >= length, f"model.{name}.max_len",
-              f"{config.max_len} is shorter than the task's sequence length {length}")
+        check(
+            config.max_len >= length,
+            f"model.{name}.max_len",
+            f"{config.max_len} is shorter than the task's sequence length {length}",
+        )
     return _spec(name).build(config, vocab_size, length), config
 
 

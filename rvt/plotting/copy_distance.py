@@ -31,14 +31,20 @@ def accuracy_vs_distance(rows: list[dict]):
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for model, model_rows in by_model.items():
         buckets = metrics.bucket(
-            [r["distance"] for r in model_rows], [r["accuracy"] for r in model_rows],
-            [r["count"] for r in model_rows], edges,
+            [r["distance"] for r in model_rows],
+            [r["accuracy"] for r in model_rows],
+            [r["count"] for r in model_rows],
+            edges,
         )
         centres = [np.sqrt(b["lo"] * (b["hi"] - 1)) if log_scale else (b["lo"] + b["hi"] - 1) / 2 for b in buckets]
         ax.plot(centres, [b["accuracy"] for b in buckets], marker="o", ms=3, **style(model))
     task, step = rows[0]["task"], rows[0]["step"]
-    ax.set(xlabel="dependency distance (positions between source token and target)",
-           ylabel="accuracy", ylim=(-0.02, 1.02), title=f"{task}: accuracy vs distance after {step} steps")
+    ax.set(
+        xlabel="dependency distance (positions between source token and target)",
+        ylabel="accuracy",
+        ylim=(-0.02, 1.02),
+        title=f"{task}: accuracy vs distance after {step} steps",
+    )
     if log_scale:
         ax.set_xscale("log")
     ax.grid(alpha=0.3, which="both")

@@ -26,10 +26,13 @@ def accuracy_over_stream(rows):
     for model in models:
         sel = [r for r in rows if r["model"] == model]
         smooth = _smooth([r["accuracy"] for r in sel])
-        ax.plot([r["stream_step"] for r in sel][len(sel) - len(smooth):], smooth, lw=1.2, **style(model))
-    ax.set(xlabel="stream time (segments, each scored before it is trained on)",
-           ylabel="prequential accuracy (10-segment mean)", ylim=(-0.02, 1.08),
-           title="Online learning on a drifting rule (dashed: rule changes)")
+        ax.plot([r["stream_step"] for r in sel][len(sel) - len(smooth) :], smooth, lw=1.2, **style(model))
+    ax.set(
+        xlabel="stream time (segments, each scored before it is trained on)",
+        ylabel="prequential accuracy (10-segment mean)",
+        ylim=(-0.02, 1.08),
+        title="Online learning on a drifting rule (dashed: rule changes)",
+    )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     return fig
@@ -47,11 +50,15 @@ def recovery(rows):
         bars = ax.bar(xs, heights, width, **style(model))
         for bar, c in zip(bars, changes, strict=True):
             if not sel[c]["recovered"]:
-                ax.text(bar.get_x() + width / 2, 0, "never", rotation=90, ha="center", va="bottom", fontsize=7)
+                text = "not recovered" if sel[c]["learned_before"] else "old rule not learnt"
+                ax.text(bar.get_x() + width / 2, 0, text, rotation=90, ha="center", va="bottom", fontsize=7)
     ax.set_xticks(np.arange(len(changes)) + 0.4 - width / 2, [str(c) for c in changes])
     fraction = rows[0]["target_fraction"]
-    ax.set(xlabel="rule change at segment", ylabel=f"segments to regain {fraction:.0%} of pre-change accuracy",
-           title="Recovery after each rule change")
+    ax.set(
+        xlabel="rule change at segment",
+        ylabel=f"segments to regain {fraction:.0%} of pre-change accuracy",
+        title="Recovery after each rule change",
+    )
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8)
     return fig

@@ -37,8 +37,13 @@ def latency_vs_position(rows):
         kw = mode_style(model, mode)
         ax.plot(xs, [r["latency_median_s"] for r in sel], marker="o", ms=3, **kw)
         ax.plot(xs, [r["latency_p99_s"] for r in sel], ls=":", lw=1, color=kw["color"])
-    ax.set(xscale="log", yscale="log", xlabel="context position (tokens, including the new one)",
-           ylabel="seconds per token (batch 1)", title="Per-token latency: median (solid), p99 (dotted)")
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="context position (tokens, including the new one)",
+        ylabel="seconds per token (batch 1)",
+        title="Per-token latency: median (solid), p99 (dotted)",
+    )
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     return fig
@@ -51,8 +56,13 @@ def bytes_vs_position(rows):
         kw = mode_style(model, mode)
         ax.plot(xs, [r["state_bytes"] for r in sel], marker="o", ms=3, **kw)
         ax.plot(xs, [r["state_bytes_used"] for r in sel], ls="--", lw=1, color=kw["color"])
-    ax.set(xscale="log", yscale="log", xlabel="context position (tokens)", ylabel="bytes kept between tokens",
-           title="State bytes: allocated (solid), filled (dashed)")
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="context position (tokens)",
+        ylabel="bytes kept between tokens",
+        title="State bytes: allocated (solid), filled (dashed)",
+    )
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     return fig
@@ -68,8 +78,11 @@ def long_sequence(rows):
     for i, r in enumerate(rows):
         text = f"ran: {r['measured_s']:.3g} s" if r["ran"] else ("does not fit" if not r["fits"] else "not run")
         ax.text(r["required_bytes"], i, f"  {text}", va="center", fontsize=8)
-    ax.set(xscale="log", xlabel="bytes XLA's memory analysis says the compiled function needs",
-           title=f"T = {rows[0]['T']:,}: what fits (green ran, red does not fit)")
+    ax.set(
+        xscale="log",
+        xlabel="bytes XLA's memory analysis says the compiled function needs",
+        title=f"T = {rows[0]['T']:,}: what fits (green ran, red does not fit)",
+    )
     ax.invert_yaxis()
     ax.legend(fontsize=8, loc="lower right")
     return fig

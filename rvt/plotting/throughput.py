@@ -76,8 +76,9 @@ def utilisation_vs_length(rows: list[dict]):
     fig, axes = plt.subplots(1, len(phases), figsize=(6 * len(phases), 4.4), squeeze=False, sharey=True)
     for ax, phase in zip(axes[0], phases, strict=True):
         for model, sel in _series(rows, phase).items():
-            ax.plot([r["T"] for r in sel], [100 * r["peak_fraction"] for r in sel], marker="o", ms=3,
-                    **model_style(model))
+            ax.plot(
+                [r["T"] for r in sel], [100 * r["peak_fraction"] for r in sel], marker="o", ms=3, **model_style(model)
+            )
         ax.set(xscale="log", yscale="log", xlabel="sequence length T", title=PHASE_TITLE[phase])
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)

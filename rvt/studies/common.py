@@ -30,9 +30,7 @@ def task_configs() -> ml_collections.ConfigDict:
 def model_configs(names=None) -> ml_collections.ConfigDict:
     """Every registered model's settings, defaults overlaid with the parameter-matched presets."""
     names = names or sorted(models.MODELS)
-    return ml_collections.ConfigDict(
-        {n: {**models.model_settings(n), **models.PRESETS.get(n, {})} for n in names}
-    )
+    return ml_collections.ConfigDict({n: {**models.model_settings(n), **models.PRESETS.get(n, {})} for n in names})
 
 
 def parse_names(value: str | tuple | list, setting: str) -> tuple[str, ...]:
@@ -50,8 +48,13 @@ def resolve_task(config: ml_collections.ConfigDict) -> Task:
 
 def describe_task(name: str, task: Task) -> dict[str, Any]:
     """The task's settings plus the sizes they imply, for config.json."""
-    return dict(dataclasses.asdict(task), name=name, vocab_size=task.vocab_size, length=task.length,
-                max_distance=task.max_distance)
+    return dict(
+        dataclasses.asdict(task),
+        name=name,
+        vocab_size=task.vocab_size,
+        length=task.length,
+        max_distance=task.max_distance,
+    )
 
 
 def _settings(config: ml_collections.ConfigDict, name: str) -> Mapping[str, Any]:
@@ -92,8 +95,13 @@ def start_run(workdir: str, overwrite: bool, experiment: str, config, resolved: 
     path = io.prepare_workdir(workdir, overwrite)
     io.write_json(
         path / io.CONFIG,
-        dict(experiment=experiment, config=config.to_dict(), resolved=resolved,
-             backend=jax.default_backend(), devices=[str(d) for d in jax.devices()]),
+        dict(
+            experiment=experiment,
+            config=config.to_dict(),
+            resolved=resolved,
+            backend=jax.default_backend(),
+            devices=[str(d) for d in jax.devices()],
+        ),
     )
     return path
 

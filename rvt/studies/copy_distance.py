@@ -40,21 +40,39 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
         for plan in plans:
             params = models.init_params(plan.module, init_key, task.length)
             result = train.train(
-                plan.module, params, task, train_config, train_key, name=plan.name,
+                plan.module,
+                params,
+                task,
+                train_config,
+                train_key,
+                name=plan.name,
                 on_log=lambda record, name=plan.name: writer.write(dict(kind="train", model=name, **record)),
             )
             sums = train.evaluate(result.state, task, train_config, eval_key)
             overall = metrics.summarize(sums)
             writer.write(dict(kind="eval", model=plan.name, step=train_config.steps, **overall))
-            logging.info("%-12s eval  loss %.4f  acc %.3f  seq acc %.3f  (%.1fs)", plan.name,
-                         overall["loss"], overall["accuracy"], overall["seq_accuracy"], result.train_s)
+            logging.info(
+                "%-12s eval  loss %.4f  acc %.3f  seq acc %.3f  (%.1fs)",
+                plan.name,
+                overall["loss"],
+                overall["accuracy"],
+                overall["seq_accuracy"],
+                result.train_s,
+            )
             for row in metrics.distance_rows(sums):
-                rows.append(dict(model=plan.name, task=config.task, step=train_config.steps,
-                                 seed=config.seed, **row))
-            summary.append(dict(model=plan.name, task=config.task, params=plan.num_params, **overall,
-                                compile_s=result.compile_s, train_s=result.train_s,
-                                steps_per_s=(train_config.steps - 1) / max(result.train_s, 1e-9),
-                                seed=config.seed))
+                rows.append(dict(model=plan.name, task=config.task, step=train_config.steps, seed=config.seed, **row))
+            summary.append(
+                dict(
+                    model=plan.name,
+                    task=config.task,
+                    params=plan.num_params,
+                    **overall,
+                    compile_s=result.compile_s,
+                    train_s=result.train_s,
+                    steps_per_s=(train_config.steps - 1) / max(result.train_s, 1e-9),
+                    seed=config.seed,
+                )
+            )
             io.write_csv(path / io.RESULTS, rows, RESULT_COLUMNS)  # after each model: partial runs plot
     io.write_csv(path / "summary.csv", summary)
     figures = plotting.plot_workdir(path)

@@ -83,9 +83,7 @@ class CopyMemory(Task):
             inputs=inputs_T,
             targets=blank_T.at[recall_start:].set(symbols_K),
             mask=jnp.ones((self.length,), jnp.float32),
-            distance=jnp.full((self.length,), NO_DISTANCE, jnp.int32)
-            .at[recall_start:]
-            .set(recall_start),
+            distance=jnp.full((self.length,), NO_DISTANCE, jnp.int32).at[recall_start:].set(recall_start),
         )
 
 
@@ -161,8 +159,7 @@ class VariableCopy(Task):
         check(
             self.length >= needed,
             "task.length",
-            f"{self.length} cannot hold max_distance {self.max_distance} + num_symbols {num} "
-            f"(needs >= {needed})",
+            f"{self.length} cannot hold max_distance {self.max_distance} + num_symbols {num} (needs >= {needed})",
         )
 
     def _sample_one(self, key: PRNGKey) -> Batch:
@@ -174,9 +171,7 @@ class VariableCopy(Task):
             delay = jnp.clip(jnp.floor(jnp.exp(log_d)), self.min_distance, self.max_distance).astype(jnp.int32)
         else:
             delay = jax.random.randint(key_d, (), self.min_distance, self.max_distance + 1, dtype=jnp.int32)
-        symbols_K = jax.random.randint(
-            key_s, (self.num_symbols,), 1, self.alphabet + 1, dtype=jnp.int32
-        )
+        symbols_K = jax.random.randint(key_s, (self.num_symbols,), 1, self.alphabet + 1, dtype=jnp.int32)
         index_K = jnp.arange(self.num_symbols, dtype=jnp.int32)
         cue_pos_K = index_K + delay  # < length by validate; >= num_symbols, so no overlap
         cues_K = self.alphabet + 1 + index_K
@@ -236,9 +231,7 @@ class SelectiveCopy(Task):
 
     def _sample_one(self, key: PRNGKey) -> Batch:
         key_p, key_d = jax.random.split(key)
-        data_pos_K = jnp.sort(
-            jax.random.choice(key_p, self.context, (self.num_data,), replace=False)
-        ).astype(jnp.int32)
+        data_pos_K = jnp.sort(jax.random.choice(key_p, self.context, (self.num_data,), replace=False)).astype(jnp.int32)
         data_K = jax.random.randint(key_d, (self.num_data,), 1, self.alphabet + 1, dtype=jnp.int32)
         recall_pos_K = self.context + jnp.arange(self.num_data, dtype=jnp.int32)
         blank_T = jnp.full((self.length,), BLANK, jnp.int32)
@@ -246,7 +239,5 @@ class SelectiveCopy(Task):
             inputs=blank_T.at[data_pos_K].set(data_K).at[self.context :].set(self.marker),
             targets=blank_T.at[self.context :].set(data_K),
             mask=jnp.zeros((self.length,), jnp.float32).at[self.context :].set(1.0),
-            distance=jnp.full((self.length,), NO_DISTANCE, jnp.int32)
-            .at[self.context :]
-            .set(recall_pos_K - data_pos_K),
+            distance=jnp.full((self.length,), NO_DISTANCE, jnp.int32).at[self.context :].set(recall_pos_K - data_pos_K),
         )

@@ -57,22 +57,17 @@ class AssociativeRecall(Task):
         check(
             self.length >= 3 * pairs,
             "task.length",
-            f"{self.length} cannot hold num_pairs {pairs} pairs and their queries "
-            f"(needs >= {3 * pairs})",
+            f"{self.length} cannot hold num_pairs {pairs} pairs and their queries (needs >= {3 * pairs})",
         )
 
     def _sample_one(self, key: PRNGKey) -> Batch:
         pairs = self.num_pairs
         key_k, key_v, key_q = jax.random.split(key, 3)
         keys_P = 1 + jax.random.choice(key_k, self.num_keys, (pairs,), replace=False)
-        values_P = jax.random.randint(
-            key_v, (pairs,), self.num_keys + 1, self.vocab_size, dtype=jnp.int32
-        )
+        values_P = jax.random.randint(key_v, (pairs,), self.num_keys + 1, self.vocab_size, dtype=jnp.int32)
         # choice without replacement returns the positions in random order, so pairing key i with
         # query_pos_P[i] queries the keys in a random order.
-        query_pos_P = 2 * pairs + jax.random.choice(
-            key_q, self.length - 2 * pairs, (pairs,), replace=False
-        )
+        query_pos_P = 2 * pairs + jax.random.choice(key_q, self.length - 2 * pairs, (pairs,), replace=False)
         index_P = jnp.arange(pairs, dtype=jnp.int32)
         blank_T = jnp.full((self.length,), BLANK, jnp.int32)
         pairs_T = blank_T.at[2 * index_P].set(keys_P).at[2 * index_P + 1].set(values_P)

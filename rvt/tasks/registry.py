@@ -48,7 +48,5 @@ def make_task(name: str, **sizes: Any) -> Task:
     known = task_fields(name)
     for field in sizes:
         if field not in known:
-            raise ConfigError(
-                f"task.{field}: unknown setting for {name}; known: {', '.join(known)}"
-            )
+            raise ConfigError(f"task.{field}: unknown setting for {name}; known: {', '.join(known)}")
     return TASKS[name](**sizes)

@@ -65,10 +65,16 @@ class SourceTarget:
         return self.src_len * math.log2(self.alphabet)
 
     def validate(self) -> None:
-        check(_is_int(self.src_len) and self.src_len > 0, "task.src_len",
-              f"must be a positive integer, got {self.src_len!r}")
-        check(_is_int(self.alphabet) and self.alphabet >= 2, "task.alphabet",
-              f"must be an integer >= 2 (one symbol carries no information), got {self.alphabet!r}")
+        check(
+            _is_int(self.src_len) and self.src_len > 0,
+            "task.src_len",
+            f"must be a positive integer, got {self.src_len!r}",
+        )
+        check(
+            _is_int(self.alphabet) and self.alphabet >= 2,
+            "task.alphabet",
+            f"must be an integer >= 2 (one symbol carries no information), got {self.alphabet!r}",
+        )
 
     def sample(self, key: PRNGKey, batch_size: int) -> Seq2SeqBatch:
         """``batch_size`` independent examples, a pure (jittable) function of ``key``.

@@ -45,17 +45,32 @@ class DriftingCopyStream:
         return max(self.lags)
 
     def validate(self) -> None:
-        check(isinstance(self.alphabet, int) and self.alphabet >= 2, "task.alphabet",
-              f"must be an integer >= 2, got {self.alphabet!r}")
-        check(isinstance(self.segment_length, int) and self.segment_length >= 1, "task.segment_length",
-              f"must be a positive integer, got {self.segment_length!r}")
-        check(isinstance(self.segments_per_rule, int) and self.segments_per_rule >= 1,
-              "task.segments_per_rule", f"must be a positive integer, got {self.segments_per_rule!r}")
+        check(
+            isinstance(self.alphabet, int) and self.alphabet >= 2,
+            "task.alphabet",
+            f"must be an integer >= 2, got {self.alphabet!r}",
+        )
+        check(
+            isinstance(self.segment_length, int) and self.segment_length >= 1,
+            "task.segment_length",
+            f"must be a positive integer, got {self.segment_length!r}",
+        )
+        check(
+            isinstance(self.segments_per_rule, int) and self.segments_per_rule >= 1,
+            "task.segments_per_rule",
+            f"must be a positive integer, got {self.segments_per_rule!r}",
+        )
         lags = tuple(self.lags)
-        check(len(lags) >= 1 and all(isinstance(g, int) and g >= 1 for g in lags), "task.lags",
-              f"must be one or more positive integers, got {self.lags!r}")
-        check(max(lags) <= self.segment_length, "task.lags",
-              f"largest lag {max(lags)} exceeds segment_length {self.segment_length}")
+        check(
+            len(lags) >= 1 and all(isinstance(g, int) and g >= 1 for g in lags),
+            "task.lags",
+            f"must be one or more positive integers, got {self.lags!r}",
+        )
+        check(
+            max(lags) <= self.segment_length,
+            "task.lags",
+            f"largest lag {max(lags)} exceeds segment_length {self.segment_length}",
+        )
 
     def regime(self, index: int | Array) -> int | Array:
         """Which rule segment ``index`` follows."""

@@ -1,0 +1,43 @@
+"""Copying memory problem: loss / memoryless baseline against delay, and copied-symbol accuracy (CSV only)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import matplotlib.pyplot as plt
+
+from rvt import io
+from rvt.plotting.style import style
+
+
+def loss_vs_delay(rows: list[dict]):
+    by_model = defaultdict(list)
+    for row in rows:
+        by_model[row["model"]].append(row)
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for model, model_rows in by_model.items():
+        model_rows.sort(key=lambda r: r["delay"])
+        delays = [r["delay"] for r in model_rows]
+        ax_loss.plot(delays, [r["loss"] / r["baseline"] for r in model_rows], marker="o", **style(model))
+        ax_acc.plot(delays, [r["accuracy"] for r in model_rows], marker="o", **style(model))
+    ax_loss.axhline(1.0, color="grey", ls="--", label="memoryless: 10 ln 8 / (T + 20)")
+    ax_loss.set_xscale("log")
+    ax_loss.set_yscale("symlog", linthresh=0.01)
+    ax_loss.set(
+        xlabel="delay T",
+        ylabel="final loss / memoryless baseline",
+        title=f"copying memory problem after {rows[0]['steps']} steps",
+    )
+    ax_acc.axhline(1 / 8, color="grey", ls="--", label="chance (1/8)")
+    ax_acc.set_xscale("log")
+    ax_acc.set(
+        xlabel="delay T", ylabel="accuracy on the copied symbols", ylim=(-0.02, 1.02), title="recall of the 10 symbols"
+    )
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+FIGURES = [("loss_vs_delay.png", io.RESULTS, loss_vs_delay)]

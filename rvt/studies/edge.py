@@ -1,0 +1,192 @@
+"""Edge footprint: parameters, weight bytes, FLOPs and single-stream latency per generated token.
+
+For each entry of ``config.models`` -- a registered model with its preset settings, or a named variant
+from ``config.variants`` (e.g. the lesson's "2-layer LSTM with 256 hidden units") -- at vocabulary
+``config.vocab_size``:
+
+* ``params`` counted from the initialised tree; ``bytes_fp32 / bf16 / int8`` the weights at 4 / 2 / 1
+  bytes each (int8 adds one fp32 scale per tensor, per-tensor symmetric quantisation);
+* ``flops_per_token``: XLA's cost analysis of the jitted batch-1 step; ``flops_closed_form``: the
+  matmul count by hand (2 FLOPs per multiply-add; embedding lookups, gates, norms excluded);
+* ``latency_s``: median of ``repeats`` timed batch-1 steps on this machine (p99 beside it); a
+  Transformer steps at position ``context`` against a KV cache of ``context`` slots;
+* ``state_bytes``: what the model keeps between tokens at that context (RNN carry, KV cache).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import jax
+import ml_collections
+import numpy as np
+from absl import logging
+
+from rvt import io, models, plotting, profiling
+from rvt.errors import check
+from rvt.studies import common, streaming
+
+EXPERIMENT = "edge"
+RESULT_COLUMNS = (
+    "model",
+    "base",
+    "params",
+    "bytes_fp32",
+    "bytes_bf16",
+    "bytes_int8",
+    "flops_per_token",
+    "flops_closed_form",
+    "latency_s",
+    "latency_p99_s",
+    "state_bytes",
+    "context",
+    "compile_s",
+    "settings",
+)
+LESSON = dict(params=500_000, latency_s=1e-3)  # "~500K parameters and 1 ms per step on a phone CPU"
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    name: str
+    base: str  # the registered model it is built from
+    module: object
+    config: object  # the model's frozen config dataclass
+    settings: dict
+
+
+def resolve(config: ml_collections.ConfigDict) -> list[Entry]:
+    """Every entry built (shapes only) and validated before anything is written."""
+    check(
+        isinstance(config.vocab_size, int) and config.vocab_size >= 2,
+        "vocab_size",
+        f"must be an integer >= 2, got {config.vocab_size!r}",
+    )
+    for field in ("context", "repeats"):
+        value = config[field]
+        check(
+            isinstance(value, int) and not isinstance(value, bool) and value > 0,
+            field,
+            f"must be a positive integer, got {value!r}",
+        )
+    entries = []
+    for name in common.parse_names(config.models, "models"):
+        if name in config.variants:
+            variant = config.variants[name].to_dict()
+            check("model" in variant, f"variants.{name}.model", "names no registered model to build from")
+            base = variant.pop("model")
+            check(base in models.MODELS, f"variants.{name}.model", f"unknown model {base!r}")
+            settings = {**(config.model[base].to_dict() if base in config.model else {}), **variant}
+        else:
+            check(
+                name in models.MODELS,
+                "models",
+                f"unknown model {name!r}; known: {', '.join(sorted(models.MODELS))} and variants "
+                f"{', '.join(sorted(config.variants))}",
+            )
+            base, settings = name, (config.model[name].to_dict() if name in config.model else {})
+        if base == "transformer":
+            settings = dict(settings, max_len=config.context)
+        module, model_config = models.make_model(base, settings, vocab_size=config.vocab_size, length=1)
+        entries.append(Entry(name, base, module, model_config, settings))
+    names = [e.name for e in entries]
+    check(
+        config.lesson_model in names + [""],
+        "lesson_model",
+        f"{config.lesson_model!r} is not among the models measured ({', '.join(names)}); '' for none",
+    )
+    return entries
+
+
+def closed_form_flops(entry: Entry, vocab_size: int, context: int) -> int:
+    """Matmul FLOPs of one step by hand: 2 per multiply-add, over the weights a token passes through."""
+    c = entry.config
+    if isinstance(c, models.TransformerConfig):
+        d, slots = c.d_model, (c.window or context)
+        per_layer = 2 * (3 * d * d + d * d + 2 * c.mlp_ratio * d * d) + 2 * 2 * slots * d  # + q.K and p.V
+        return c.num_layers * per_layer + 2 * d * vocab_size
+    gates = models.MODELS[entry.base].cell.num_gates
+    h, width = c.hidden_size, c.embed_dim or c.hidden_size
+    total = 0
+    for _ in range(c.num_layers):
+        total += 2 * gates * h * (width + h)  # W_ih x and W_hh h for every gate block
+        width = h
+    return total + 2 * h * vocab_size
+
+
+def weight_bytes(params) -> dict[str, int]:
+    count, tensors = models.count_params(params), len(jax.tree.leaves(params))
+    return dict(bytes_fp32=4 * count, bytes_bf16=2 * count, bytes_int8=count + 4 * tensors)
+
+
+def measure(entry: Entry, config, key) -> dict:
+    params = streaming.init_params(entry.module, key)
+    state = streaming.initial_state(entry.module, params)
+    step, compile_s, _, flops = streaming.compile_step(entry.module, params, state)
+    if isinstance(entry.config, models.TransformerConfig):
+        state = streaming.jump_cache(state, config.context, key)
+        seconds, state = streaming.time_at(step, params, state, config.context, config.repeats)
+    else:
+        tokens = np.asarray(jax.random.randint(key, (config.repeats,), 0, config.vocab_size))
+        seconds, state = streaming.timed_steps(step, params, state, tokens)
+    return dict(
+        model=entry.name,
+        base=entry.base,
+        params=models.count_params(params),
+        **weight_bytes(params),
+        flops_per_token=flops,
+        flops_closed_form=closed_form_flops(entry, config.vocab_size, config.context),
+        latency_s=float(np.median(seconds)),
+        latency_p99_s=float(np.quantile(seconds, 0.99)),
+        state_bytes=profiling.tree_bytes(state),
+        context=config.context,
+        compile_s=compile_s,
+        settings=" ".join(f"{k}={v}" for k, v in sorted(entry.settings.items())),
+    )
+
+
+def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False):
+    entries = resolve(config)
+    resolved = dict(models={e.name: dict(base=e.base, **dataclasses.asdict(e.config)) for e in entries}, lesson=LESSON)
+    path = common.start_run(workdir, overwrite, EXPERIMENT, config, resolved)
+    key = jax.random.key(config.seed)
+    rows = []
+    with io.MetricsWriter(path / io.METRICS) as writer:
+        for entry in entries:
+            start = time.perf_counter()
+            rows.append(measure(entry, config, key))
+            writer.write(dict(kind="edge", **rows[-1]))
+            io.write_csv(path / io.RESULTS, rows, RESULT_COLUMNS)
+            r = rows[-1]
+            logging.info(
+                "%-18s %9d params  %7.1f kB int8  %9.3g FLOPs/token  %7.1f us/step  %8d state bytes (%.1fs)",
+                r["model"],
+                r["params"],
+                r["bytes_int8"] / 1e3,
+                r["flops_per_token"],
+                r["latency_s"] * 1e6,
+                r["state_bytes"],
+                time.perf_counter() - start,
+            )
+        for r in rows:
+            if r["model"] == config.lesson_model:
+                lesson = dict(
+                    kind="lesson",
+                    model=r["model"],
+                    params=r["params"],
+                    lesson_params=LESSON["params"],
+                    params_ratio=r["params"] / LESSON["params"],
+                    latency_s=r["latency_s"],
+                    lesson_latency_s=LESSON["latency_s"],
+                )
+                writer.write(lesson)
+                logging.info(
+                    "lesson check %s: %d params (lesson: ~500K), %.3g ms per step here (lesson: 1 ms on a phone CPU)",
+                    r["model"],
+                    r["params"],
+                    r["latency_s"] * 1e3,
+                )
+    figures = plotting.plot_workdir(path)
+    logging.info("wrote %s", ", ".join(str(f) for f in figures))
+    return path

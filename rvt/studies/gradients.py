@@ -1,0 +1,249 @@
+"""Vanishing gradients, measured: gradient against distance, the tanh RNN's spectrum, LSTM forget gates.
+
+For every model, at initialisation and after training on the task, the norm of the gradient of the
+last position's loss with respect to the input embedding k positions earlier (:mod:`rvt.probes`).
+For a tanh RNN, the fitted per-step log-slope of that norm beside log sigma_max of the recurrent
+matrix (Pascanu et al. 2013) and the mean log-norm of the actual step Jacobians between them. For an
+LSTM, the product of forget gates along the path and the cell-path gradient computed by autodiff (the
+same numbers), swept over the forget-gate bias at initialisation, plus the trained LSTM's.
+
+Writes: config.json, metrics.jsonl, results.csv (model,trained,distance,grad_norm,seed), gates.csv,
+spectral.csv, summary.csv; figures gradient_vs_distance.png, forget_products.png, spectral.png.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import logging
+
+from rvt import io, metrics, models, plotting, probes, train
+from rvt.errors import check
+from rvt.models.cells import ElmanCell, LSTMCell
+from rvt.studies import common
+from rvt.typing import NO_DISTANCE
+
+EXPERIMENT = "gradients"
+# target_distance: how far back the last position's target depends (the task's label; -1 where none),
+# so the figure can mark where a model that learnt the task should keep its gradient.
+RESULT_COLUMNS = ("model", "trained", "distance", "grad_norm", "seed", "target_distance")
+GATE_COLUMNS = (
+    "model",
+    "forget_bias",
+    "trained",
+    "distance",
+    "forget_product",
+    "forget_product_median",
+    "cell_path_grad",
+    "seed",
+)
+SUMMARY_COLUMNS = (
+    "model",
+    "trained",
+    "params",
+    "slope",
+    "fit_lo",
+    "fit_hi",
+    "sigma_max",
+    "log_sigma_max",
+    "jacobian_log_norm",
+    "grad_first",
+    "grad_last",
+    "eval_loss",
+    "eval_accuracy",
+    "seed",
+)
+GATES, SUMMARY = "gates.csv", "summary.csv"
+
+
+def flag(trained: bool) -> str:
+    return "true" if trained else "false"
+
+
+@dataclasses.dataclass(frozen=True)
+class ForgetSweep:
+    biases: tuple[float, ...]
+    modules: tuple  # one LSTM per bias, the configured lstm settings with that forget_bias
+    length: int
+    batch_size: int
+
+
+def resolve_forget(config: ml_collections.ConfigDict, vocab_size: int) -> ForgetSweep:
+    sweep = config.forget
+    raw = sweep.biases
+    parts = [str(b).strip() for b in (raw.split(",") if isinstance(raw, str) else raw)]
+    try:
+        biases = tuple(float(b) for b in parts if b)
+    except ValueError:
+        biases = ()
+    check(
+        bool(biases) and len(biases) == len([b for b in parts if b]),
+        "forget.biases",
+        f"must be comma-separated numbers, got {raw!r}",
+    )
+    for field in ("length", "batch_size"):
+        value = sweep[field]
+        check(isinstance(value, int) and value > 0, f"forget.{field}", f"must be a positive integer, got {value!r}")
+    settings = config.model.lstm.to_dict() if "lstm" in config.model else {}
+    modules = tuple(
+        models.make_model("lstm", {**settings, "forget_bias": b}, vocab_size=vocab_size, length=sweep.length)[0]
+        for b in biases
+    )
+    return ForgetSweep(biases, modules, sweep.length, sweep.batch_size)
+
+
+def gate_curves(module, params, inputs_BxT):
+    """Mean and median over batch and units of prod f, and the mean autodiff cell-path gradient: 3 x [T]."""
+    gates = probes.lstm_gates(module, params, inputs_BxT)
+    products_TxBxH = probes.forget_products(gates["f"])
+    flat = products_TxBxH.reshape(products_TxBxH.shape[0], -1)
+    path_TxBxH = probes.cell_path_gradient(gates)
+    return jnp.mean(flat, axis=1), jnp.median(flat, axis=1), jnp.mean(path_TxBxH, axis=(1, 2))
+
+
+# The module is static: init and trained probes of one model share one executable.
+_gate_fn = jax.jit(gate_curves, static_argnums=0)
+# Eager init compiles every op of the initialisers separately; one jit is several times faster on CPU.
+init_params = jax.jit(models.init_params, static_argnums=(0, 2))
+
+
+def gate_rows(module, params, inputs_BxT, **labels) -> list[dict]:
+    mean_K, median_K, path_K = map(np.asarray, _gate_fn(module, params, inputs_BxT))
+    return [
+        dict(
+            labels,
+            distance=k,
+            forget_product=float(mean_K[k]),
+            forget_product_median=float(median_K[k]),
+            cell_path_grad=float(path_K[k]),
+        )
+        for k in range(mean_K.shape[0])
+    ]
+
+
+def spectral_fields(module, params, inputs_BxT) -> dict:
+    """sigma_max of W_hh and the trajectory's mean log step-Jacobian norm, for a tanh RNN; else blanks."""
+    cell = module.cells[0] if isinstance(module, models.RecurrentLM) else None
+    if not isinstance(cell, ElmanCell):
+        return dict(sigma_max=None, log_sigma_max=None, jacobian_log_norm=None)
+    sigma = probes.spectral_norm(probes.recurrent_kernel(params))
+    jac = float(jnp.mean(probes.tanh_jacobian_log_norms(module, params, inputs_BxT)))
+    return dict(sigma_max=sigma, log_sigma_max=float(np.log(sigma)), jacobian_log_norm=jac)
+
+
+def probe_model(plan, params, batch, trained: bool, seed: int, out: dict) -> dict:
+    """Append this model's gradient rows (and trained-LSTM gate rows) to ``out``; return its summary row."""
+    norms_K = np.asarray(probes.gradient_vs_distance(plan.module, params, batch.inputs, batch.targets[:, -1]))
+    labels = dict(model=plan.name, trained=flag(trained), seed=seed)
+    target = np.unique(np.asarray(batch.distance[:, -1]))
+    target_distance = int(target[0]) if target.size == 1 else NO_DISTANCE  # one shared distance, or none
+    out["results"] += [
+        dict(labels, distance=k, grad_norm=float(g), target_distance=target_distance) for k, g in enumerate(norms_K)
+    ]
+    cell = plan.module.cells[0] if isinstance(plan.module, models.RecurrentLM) else None
+    if isinstance(cell, LSTMCell) and trained:  # the untrained LSTM is the sweep's business
+        out["gates"] += gate_rows(plan.module, params, batch.inputs, forget_bias=cell.forget_bias, **labels)
+    slope, lo, hi = probes.fit_log_slope(norms_K)
+    return dict(
+        labels,
+        params=plan.num_params,
+        slope=slope,
+        fit_lo=lo,
+        fit_hi=hi,
+        grad_first=float(norms_K[1]),
+        grad_last=float(norms_K[-1]),
+        **spectral_fields(plan.module, params, batch.inputs),
+    )
+
+
+def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False):
+    task = common.resolve_task(config)
+    plans = common.resolve_models(config, task)
+    train_config = common.resolve_train(config)
+    check(
+        isinstance(config.probe.batch_size, int) and config.probe.batch_size > 0,
+        "probe.batch_size",
+        f"must be a positive integer, got {config.probe.batch_size!r}",
+    )
+    sweep = resolve_forget(config, task.vocab_size)
+    resolved = dict(
+        task=common.describe_task(config.task, task),
+        models={p.name: dict(params=p.num_params, **dataclasses.asdict(p.config)) for p in plans},
+        train=dataclasses.asdict(train_config),
+        forget_biases=sweep.biases,
+    )
+    path = common.start_run(workdir, overwrite, EXPERIMENT, config, resolved)
+
+    init_key, train_key, eval_key, probe_key, sweep_key = jax.random.split(jax.random.key(config.seed), 5)
+    probe_batch = task.sample(probe_key, config.probe.batch_size)
+    out = dict(results=[], gates=[], summary=[])
+    with io.MetricsWriter(path / io.METRICS) as writer:
+        for plan in plans:
+            params = init_params(plan.module, init_key, task.length)
+            before = probe_model(plan, params, probe_batch, False, config.seed, out)
+            result = train.train(
+                plan.module,
+                params,
+                task,
+                train_config,
+                train_key,
+                name=plan.name,
+                on_log=lambda record, name=plan.name: writer.write(dict(kind="train", model=name, **record)),
+            )
+            overall = metrics.summarize(train.evaluate(result.state, task, train_config, eval_key))
+            writer.write(dict(kind="eval", model=plan.name, step=train_config.steps, **overall))
+            after = probe_model(plan, result.state.params, probe_batch, True, config.seed, out)
+            for row in (before, after):
+                out["summary"].append(dict(row, eval_loss=overall["loss"], eval_accuracy=overall["accuracy"]))
+            logging.info(
+                "%-12s eval loss %.4f acc %.3f; gradient slope %.4f -> %.4f per step",
+                plan.name,
+                overall["loss"],
+                overall["accuracy"],
+                before["slope"],
+                after["slope"],
+            )
+            io.write_csv(path / io.RESULTS, out["results"], RESULT_COLUMNS)  # partial runs still plot
+
+        tokens_BxT = jax.random.randint(sweep_key, (sweep.batch_size, sweep.length), 0, task.vocab_size)
+        # forget_bias only initialises a bias: every sweep module applies the same function, so one compile.
+        for bias, module in zip(sweep.biases, sweep.modules, strict=True):
+            params = init_params(module, init_key, sweep.length)
+            out["gates"] += gate_rows(
+                sweep.modules[0],
+                params,
+                tokens_BxT,
+                model="lstm",
+                forget_bias=bias,
+                trained=flag(False),
+                seed=config.seed,
+            )
+    io.write_csv(path / GATES, out["gates"], GATE_COLUMNS)
+    io.write_csv(path / SUMMARY, out["summary"], SUMMARY_COLUMNS)
+    report(out)
+    figures = plotting.plot_workdir(path)
+    logging.info("wrote %s", ", ".join(str(f) for f in figures))
+    return path
+
+
+def report(out: dict) -> None:
+    """The key numbers on stdout: slopes, the tanh RNN's bound, forget products at a few distances."""
+    print("model        trained  slope/step (fit range)   ln sigma_max  mean ln||J_t||")
+    for row in out["summary"]:
+        extra = (
+            ""
+            if row["sigma_max"] is None
+            else (f"   {row['log_sigma_max']:+.4f}       {row['jacobian_log_norm']:+.4f}")
+        )
+        print(f"{row['model']:<12} {row['trained']:<8} {row['slope']:+.4f} [{row['fit_lo']}, {row['fit_hi']}]{extra}")
+    curves: dict[tuple, dict[int, dict]] = {}
+    for row in out["gates"]:
+        curves.setdefault((row["forget_bias"], row["trained"]), {})[row["distance"]] = row
+    for (bias, trained), curve in curves.items():
+        gap = max(abs(r["forget_product"] - r["cell_path_grad"]) for r in curve.values())
+        shown = ", ".join(f"k={k}: {curve[k]['forget_product']:.3g}" for k in (10, 100, 500) if k in curve)
+        print(f"lstm forget_bias {bias:g} trained={trained}: mean prod f {shown}; max |prod f - dc/dc| {gap:.1e}")

@@ -1,0 +1,531 @@
+"""Streaming inference: per-token latency and state bytes against context position, and very long T.
+
+Modes (``config.modes``), each timed one token at a time at batch 1 on a geometric grid of positions
+(``position`` = tokens of context including the new one):
+
+* ``state``    -- the RNN (``config.rnn``) steps its fixed-size carry; stepped for real through every
+  position up to the largest, each step timed.
+* ``window``   -- the Transformer with a ring-buffer KV cache of ``config.window`` slots; stepped for
+  real the same way.
+* ``kv_cache`` -- the Transformer with one KV cache preallocated to ``max_position`` slots and one
+  compiled step. Rather than stepping 16k times, the cache is *jumped* to each grid position: slots
+  before it are filled with random keys and values and marked visible (latency does not depend on the
+  values), then the step at that position is timed ``repeats`` times.
+* ``kv_bucket`` -- the same with the cache sized to the position (next power of two): one compile per
+  bucket, as serving systems do, so the cost of attending over the real context shows.
+* ``naive``    -- no cache: a full forward over the whole prefix [1, position] for every new token. A
+  new length compiles anew; compile is timed apart and excluded; positions above
+  ``naive_max_position`` are skipped (8192 already takes seconds per token).
+
+``state_bytes`` is :func:`rvt.profiling.tree_bytes` of what the mode keeps between tokens (for
+``naive``, the int32 prefix); ``state_bytes_used`` counts only the filled cache slots; ``temp_bytes``
+is XLA's scratch for one step. The second part (long_sequence.csv) is the very-long-sequence check:
+at T = ``long.length`` the RNN infers (scan) and trains (full BPTT, copy_memory) for real, while full
+attention's compiled memory need, from XLA's memory analysis of a function that is never run, is
+compared with the machine's memory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import logging
+
+from rvt import io, models, plotting, profiling, train
+from rvt.errors import check
+from rvt.studies import common
+from rvt.tasks import make_task
+
+EXPERIMENT = "streaming"
+MODES = ("state", "window", "kv_cache", "kv_bucket", "naive")
+RESULT_COLUMNS = (
+    "model",
+    "mode",
+    "position",
+    "latency_median_s",
+    "latency_p99_s",
+    "state_bytes",
+    "state_bytes_used",
+    "temp_bytes",
+    "compile_s",
+    "repeats",
+)
+LONG_MODES = ("infer", "train", "kv_step")
+LONG_COLUMNS = ("model", "mode", "T", "required_bytes", "budget_bytes", "fits", "ran", "measured_s", "note")
+
+
+# ---- step mode helpers (shared with the edge and online studies) ----
+
+
+def fresh(tree):
+    """Copy every leaf: ``initial_state`` reuses one zeros array for several leaves, and a donated
+    argument must not hold the same buffer twice."""
+    return jax.tree.map(lambda x: jnp.array(x, copy=True), tree)
+
+
+def init_params(module, key, length: int = 1):
+    """:func:`rvt.models.init_params` jitted: one compilation costs less CPU than running every
+    initialiser op by op (it matters in the tests' time budget)."""
+    return jax.jit(lambda k: models.init_params(module, k, length))(key)
+
+
+def initial_state(module, params, batch_size: int = 1):
+    return fresh(module.apply({"params": params}, batch_size, method="initial_state"))
+
+
+def make_step(module):
+    """Jitted ``step(params, state, token_B) -> (state, logits_BxV)`` with the state donated (in place)."""
+
+    def step(params, state, token_B):
+        return module.apply({"params": params}, state, token_B, method="step")
+
+    return jax.jit(step, donate_argnums=1)
+
+
+def compile_step(module, params, state):
+    """The batch-1 step compiled once: (executable, compile seconds, XLA's scratch bytes, XLA's FLOPs)."""
+    start = time.perf_counter()
+    compiled = make_step(module).lower(params, state, jnp.zeros((1,), jnp.int32)).compile()
+    compile_s = time.perf_counter() - start
+    analysis = compiled.cost_analysis()  # read here, not via profiling.cost, which would compile again
+    analysis = (analysis[0] if analysis else {}) if isinstance(analysis, list | tuple) else (analysis or {})
+    return compiled, compile_s, int(compiled.memory_analysis().temp_size_in_bytes), float(analysis.get("flops", 0))
+
+
+def jump_cache(state: dict, position: int, key) -> dict:
+    """A Transformer step state as if ``position - 1`` tokens had been stepped: every slot holds the
+    latest earlier position that maps to it (ring arithmetic, so it serves full caches and windows),
+    with random keys and values; the next step is at index ``position - 1``."""
+    index = position - 1
+    layers = []
+    for layer, layer_key in zip(state["layers"], jax.random.split(key, len(state["layers"])), strict=True):
+        slots_S = jnp.arange(layer["pos"].shape[0])
+        last_S = index - 1 - jnp.mod(index - 1 - slots_S, slots_S.shape[0])
+        k_key, v_key = jax.random.split(layer_key)
+        layers.append(
+            dict(
+                k=jax.random.normal(k_key, layer["k"].shape, layer["k"].dtype),
+                v=jax.random.normal(v_key, layer["v"].shape, layer["v"].dtype),
+                pos=jnp.where(last_S >= 0, last_S, -1).astype(jnp.int32),
+            )
+        )
+    return dict(layers=tuple(layers), pos=jnp.asarray(index, jnp.int32))
+
+
+def used_bytes(state, position: int) -> int:
+    """Bytes of the filled part of a state: a KV cache counts only slots that hold a position."""
+    if not (isinstance(state, dict) and "layers" in state):
+        return profiling.tree_bytes(state)
+    total = profiling.tree_bytes(state["pos"])
+    for layer in state["layers"]:
+        slots = layer["pos"].shape[0]
+        kv = profiling.tree_bytes((layer["k"], layer["v"]))
+        total += profiling.tree_bytes(layer["pos"]) + kv * min(position, slots) // slots
+    return total
+
+
+def timed_steps(step, params, state, tokens_N) -> tuple[np.ndarray, object]:
+    """Run ``step`` over host tokens one at a time; seconds per step (blocked) and the final state."""
+    tokens = [jnp.asarray([t], jnp.int32) for t in tokens_N]
+    seconds = np.empty(len(tokens))
+    for i, token in enumerate(tokens):
+        start = time.perf_counter()
+        state, logits = step(params, state, token)
+        jax.block_until_ready((state, logits))
+        seconds[i] = time.perf_counter() - start
+    return seconds, state
+
+
+def time_at(step, params, state: dict, position: int, repeats: int) -> tuple[np.ndarray, dict]:
+    """Time the Transformer step at one position ``repeats`` times, resetting the position each call."""
+    token = jnp.zeros((1,), jnp.int32)
+    seconds = np.empty(repeats)
+    for i in range(repeats):
+        state = dict(state, pos=jnp.asarray(position - 1, jnp.int32))
+        jax.block_until_ready(state["pos"])
+        start = time.perf_counter()
+        state, logits = step(params, state, token)
+        jax.block_until_ready((state, logits))
+        seconds[i] = time.perf_counter() - start
+    return seconds, state
+
+
+def needed_bytes(compiled) -> int:
+    """What a compiled executable needs resident: arguments + outputs + scratch - donated aliases."""
+    memory = compiled.memory_analysis()
+    return int(
+        memory.argument_size_in_bytes
+        + memory.output_size_in_bytes
+        + memory.temp_size_in_bytes
+        - getattr(memory, "alias_size_in_bytes", 0)
+    )
+
+
+def machine_memory_bytes() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+# ---- configuration ----
+
+
+def grid(max_position: int, factor: float) -> list[int]:
+    """1, factor, factor^2, ... (rounded, distinct) and ``max_position`` itself."""
+    count = int(math.floor(math.log(max_position) / math.log(factor) + 1e-9)) + 1
+    points = {int(round(factor**i)) for i in range(count)} | {max_position}
+    return sorted(p for p in points if 1 <= p <= max_position)
+
+
+def _positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    rnn: str
+    modes: tuple[str, ...]
+    positions: tuple[int, ...]
+    rnn_module: object
+    transformer: object  # the TransformerConfig
+    rnn_params: int
+    transformer_params: int
+
+
+def resolve(config: ml_collections.ConfigDict) -> Plan:
+    """Validate every setting (errors name it) before anything is written."""
+    modes = common.parse_names(config.modes, "modes")
+    for mode in modes:
+        check(mode in MODES, "modes", f"unknown mode {mode!r}; known: {', '.join(MODES)}")
+    for field in ("max_position", "repeats", "naive_repeats", "window"):
+        check(_positive_int(config[field]), field, f"must be a positive integer, got {config[field]!r}")
+    check(
+        isinstance(config.naive_max_position, int) and config.naive_max_position >= 0,
+        "naive_max_position",
+        f"must be >= 0, got {config.naive_max_position!r}",
+    )
+    check(
+        isinstance(config.grid_factor, int | float) and config.grid_factor > 1,
+        "grid_factor",
+        f"must be > 1, got {config.grid_factor!r}",
+    )
+    check(
+        _positive_int(config.vocab_size) and config.vocab_size >= 4,
+        "vocab_size",
+        f"must be an integer >= 4 (the long part's copy task needs 2 symbols, blank, marker), "
+        f"got {config.vocab_size!r}",
+    )
+    check(
+        config.rnn in models.MODELS and models.MODELS[config.rnn].cell is not None,
+        "rnn",
+        f"{config.rnn!r} is not a registered recurrent model",
+    )
+    long = config.long
+    for field in ("length", "batch_size"):
+        check(_positive_int(long[field]), f"long.{field}", f"must be a positive integer, got {long[field]!r}")
+    check(long.length > 20, "long.length", f"must exceed 20 (copy_memory's 2 x 10 symbols), got {long.length}")
+    long_modes = common.parse_names(long.modes, "long.modes")
+    for mode in long_modes:
+        check(mode in LONG_MODES, "long.modes", f"unknown mode {mode!r}; known: {', '.join(LONG_MODES)}")
+    check(
+        isinstance(long.train_steps, int) and long.train_steps >= 0,
+        "long.train_steps",
+        f"must be >= 0, got {long.train_steps!r}",
+    )
+    check(
+        isinstance(long.memory_budget_bytes, int) and long.memory_budget_bytes >= 0,
+        "long.memory_budget_bytes",
+        f"must be >= 0 (0: this machine's memory), got {long.memory_budget_bytes!r}",
+    )
+    rnn_module, _ = models.make_model(config.rnn, _settings(config, config.rnn), vocab_size=config.vocab_size, length=1)
+    settings = dict(_settings(config, "transformer"), max_len=config.max_position, window=0)
+    transformer, t_config = models.make_model(
+        "transformer", settings, vocab_size=config.vocab_size, length=config.max_position
+    )
+    check(
+        t_config.positional != "learned",
+        "model.transformer.positional",
+        "learned positions tie the parameters to max_len, which the kv_bucket and long modes vary",
+    )
+    count = lambda m: models.count_params(jax.eval_shape(lambda k: models.init_params(m, k, 1), jax.random.key(0)))
+    return Plan(
+        config.rnn,
+        modes,
+        tuple(grid(config.max_position, config.grid_factor)),
+        rnn_module,
+        t_config,
+        count(rnn_module),
+        count(transformer),
+    )
+
+
+def _settings(config, name: str) -> dict:
+    return config.model[name].to_dict() if name in config.model else {}
+
+
+def transformer_module(plan: Plan, vocab_size: int, max_len: int, window: int = 0):
+    return models.TransformerLM(
+        vocab_size=vocab_size, **dict(dataclasses.asdict(plan.transformer), max_len=max_len, window=window)
+    )
+
+
+# ---- measurements ----
+
+
+def _row(model, mode, position, seconds, state_bytes, used, temp, compile_s):
+    return dict(
+        model=model,
+        mode=mode,
+        position=position,
+        latency_median_s=float(np.median(seconds)),
+        latency_p99_s=float(np.quantile(seconds, 0.99)),
+        state_bytes=state_bytes,
+        state_bytes_used=used,
+        temp_bytes=temp,
+        compile_s=compile_s,
+        repeats=len(seconds),
+    )
+
+
+def stepped_rows(name, mode, module, params, plan, config, key) -> list[dict]:
+    """Step for real through every position to the largest (+ repeats); one row per grid position."""
+    state = initial_state(module, params)
+    step, compile_s, temp, _ = compile_step(module, params, state)
+    count = plan.positions[-1] + config.repeats - 1
+    tokens = np.asarray(jax.random.randint(key, (count,), 0, config.vocab_size))
+    seconds, state = timed_steps(step, params, state, tokens)
+    nbytes = profiling.tree_bytes(state)
+    return [
+        _row(name, mode, p, seconds[p - 1 : p - 1 + config.repeats], nbytes, used_bytes(state, p), temp, compile_s)
+        for p in plan.positions
+    ]
+
+
+def jump_rows(mode, params, plan, config, key) -> list[dict]:
+    """kv_cache: one cache of max_position slots; kv_bucket: a cache sized to each position."""
+    rows, module = [], None
+    for position in plan.positions:
+        slots = plan.positions[-1] if mode == "kv_cache" else 2 ** math.ceil(math.log2(position))
+        if module is None or module.max_len != slots:
+            module = transformer_module(plan, config.vocab_size, slots)
+            step, compile_s, temp, _ = compile_step(module, params, initial_state(module, params))
+        state = jump_cache(initial_state(module, params), position, jax.random.fold_in(key, position))
+        seconds, state = time_at(step, params, state, position, config.repeats)
+        rows.append(
+            _row(
+                "transformer",
+                mode,
+                position,
+                seconds,
+                profiling.tree_bytes(state),
+                used_bytes(state, position),
+                temp,
+                compile_s,
+            )
+        )
+    return rows
+
+
+def naive_rows(params, plan, config, key, budget_bytes: int) -> list[dict]:
+    """Re-encode the whole prefix per token: compile per length (timed apart), then time the forward."""
+    module = transformer_module(plan, config.vocab_size, plan.positions[-1])
+    forward = jax.jit(lambda p, tokens_1xT: module.apply({"params": p}, tokens_1xT)[:, -1])
+    rows = []
+    for position in plan.positions:
+        if position > config.naive_max_position:
+            break
+        tokens = jax.random.randint(jax.random.fold_in(key, position), (1, position), 0, config.vocab_size)
+        start = time.perf_counter()
+        compiled = forward.lower(params, tokens).compile()
+        compile_s = time.perf_counter() - start
+        temp = int(compiled.memory_analysis().temp_size_in_bytes)
+        if temp > budget_bytes // 2:
+            logging.info("naive: position %d needs %.1f GB of scratch; stopping", position, temp / 1e9)
+            break
+        timing = profiling.time_fn(compiled, params, tokens, repeats=config.naive_repeats, jit=False)
+        nbytes = profiling.tree_bytes(tokens)
+        rows.append(_row("transformer", "naive", position, timing.runs_s, nbytes, nbytes, temp, compile_s))
+    return rows
+
+
+def long_rows(plan: Plan, config, key, budget: int, rnn_params, t_params) -> list[dict]:
+    """T = long.length: bytes needed (XLA's memory analysis of the compiled function; nothing is
+    allocated to find out) and, only where that fits the budget, a timed run of the same executable.
+
+    ``infer``: full-sequence forward at batch ``long.batch_size``; ``train``: one train step on
+    copy_memory (alphabet vocab_size - 2, so the streaming params serve) at that length -- full
+    backpropagation through time for the RNN; ``kv_step``: one Transformer step at position T against
+    a KV cache of T slots.
+    """
+    length, batch_size = config.long.length, config.long.batch_size
+    modes = common.parse_names(config.long.modes, "long.modes")
+    task = make_task("copy_memory", delay=length - 20, num_symbols=10, alphabet=config.vocab_size - 2)
+    train_config = train.TrainConfig(steps=max(config.long.train_steps, 1), batch_size=batch_size, warmup_steps=0)
+    tokens = task.sample(key, batch_size).inputs
+    transformer = transformer_module(plan, task.vocab_size, length)
+    rows = []
+    for name, module, params in ((plan.rnn, plan.rnn_module, rnn_params), ("transformer", transformer, t_params)):
+        if "infer" in modes:
+            forward = jax.jit(lambda p, x, m=module: m.apply({"params": p}, x)).lower(params, tokens).compile()
+            measure = lambda f=forward, p=params: profiling.time_fn(f, p, tokens, repeats=1, jit=False).median_s
+            rows.append(
+                _long_row(
+                    name,
+                    "infer",
+                    length,
+                    needed_bytes(forward),
+                    budget,
+                    measure,
+                    f"forward on [{batch_size}, {length}]",
+                )
+            )
+        if "train" in modes:
+            state = train.create_state(module, params, train_config)
+            trainer = train.make_train_step(task, batch_size, key).lower(state).compile()  # lowering runs nothing
+            measure = lambda t=trainer, s=state: _time_train(t, s, config.long.train_steps)
+            rows.append(
+                _long_row(
+                    name,
+                    "train",
+                    length,
+                    needed_bytes(trainer),
+                    budget,
+                    measure if config.long.train_steps else None,
+                    f"copy_memory train step, batch {batch_size}, median of {config.long.train_steps}",
+                )
+            )
+    if "kv_step" in modes:
+        state = initial_state(transformer, t_params)
+        step = compile_step(transformer, t_params, state)[0]
+        rows.append(
+            _long_row(
+                "transformer",
+                "kv_step",
+                length,
+                needed_bytes(step),
+                budget,
+                lambda: float(
+                    np.median(time_at(step, t_params, jump_cache(state, length, key), length, config.repeats)[0])
+                ),
+                f"one step at position {length} against a cache of {length} slots",
+            )
+        )
+    return rows
+
+
+def _long_row(name, mode, length, required, budget, measure, note) -> dict:
+    fits = required <= budget
+    measured = measure() if fits and measure is not None else None
+    logging.info(
+        "long T=%d %-12s %-8s needs %.3g GB of %.3g GB: %s",
+        length,
+        name,
+        mode,
+        required / 1e9,
+        budget / 1e9,
+        f"ran, {measured:.3g} s" if measured is not None else "not run",
+    )
+    return dict(
+        model=name,
+        mode=mode,
+        T=length,
+        required_bytes=required,
+        budget_bytes=budget,
+        fits=int(fits),
+        ran=int(measured is not None),
+        measured_s="" if measured is None else measured,
+        note=note,
+    )
+
+
+def _time_train(trainer, state, steps: int) -> float:
+    seconds = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        state, step_metrics = trainer(state)
+        jax.block_until_ready(step_metrics)
+        seconds.append(time.perf_counter() - start)
+    return float(np.median(seconds))
+
+
+# ---- the study ----
+
+
+def summary_rows(rows: list[dict]) -> list[dict]:
+    """Per mode: latency and bytes at the ends of the grid, and the growth exponent on its upper half."""
+    out = []
+    for mode in dict.fromkeys(r["mode"] for r in rows):
+        sel = [r for r in rows if r["mode"] == mode]
+        xs, ys = profiling.upper_half([r["position"] for r in sel], [r["latency_median_s"] for r in sel])
+        out.append(
+            dict(
+                model=sel[0]["model"],
+                mode=mode,
+                first_position=sel[0]["position"],
+                last_position=sel[-1]["position"],
+                latency_first_s=sel[0]["latency_median_s"],
+                latency_last_s=sel[-1]["latency_median_s"],
+                latency_exponent=profiling.fit_exponent(xs, ys) if len(xs) > 1 else float("nan"),
+                state_bytes_last=sel[-1]["state_bytes"],
+                state_bytes_used_last=sel[-1]["state_bytes_used"],
+            )
+        )
+    return out
+
+
+def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False):
+    plan = resolve(config)
+    budget = config.long.memory_budget_bytes or machine_memory_bytes()
+    resolved = dict(
+        positions=list(plan.positions),
+        rnn=plan.rnn,
+        rnn_params=plan.rnn_params,
+        transformer=dataclasses.asdict(plan.transformer),
+        transformer_params=plan.transformer_params,
+        memory_budget_bytes=budget,
+    )
+    path = common.start_run(workdir, overwrite, EXPERIMENT, config, resolved)
+    key = jax.random.key(config.seed)
+    vocab, largest = config.vocab_size, plan.positions[-1]
+    rnn_params = init_params(plan.rnn_module, key)
+    t_params = init_params(transformer_module(plan, vocab, largest), key)
+    rows = []
+    with io.MetricsWriter(path / io.METRICS) as writer:
+        for mode in plan.modes:
+            start = time.perf_counter()
+            if mode == "state":
+                new = stepped_rows(plan.rnn, mode, plan.rnn_module, rnn_params, plan, config, key)
+            elif mode == "window":
+                module = transformer_module(plan, vocab, largest, window=config.window)
+                new = stepped_rows("transformer", mode, module, t_params, plan, config, key)
+            elif mode == "naive":
+                new = naive_rows(t_params, plan, config, key, budget)
+            else:
+                new = jump_rows(mode, t_params, plan, config, key)
+            for row in new:
+                writer.write(dict(kind="latency", **row))
+            rows += new
+            io.write_csv(path / io.RESULTS, rows, RESULT_COLUMNS)
+            logging.info(
+                "%-9s %d positions in %.1fs; median latency %.3g s at %d, %.3g s at %d",
+                mode,
+                len(new),
+                time.perf_counter() - start,
+                new[0]["latency_median_s"],
+                new[0]["position"],
+                new[-1]["latency_median_s"],
+                new[-1]["position"],
+            )
+        long = long_rows(plan, config, key, budget, rnn_params, t_params)
+        for row in long:
+            writer.write(dict(kind="long", **row))
+    io.write_csv(path / "long_sequence.csv", long, LONG_COLUMNS)
+    io.write_csv(path / "summary.csv", summary_rows(rows))
+    figures = plotting.plot_workdir(path)
+    logging.info("wrote %s", ", ".join(str(f) for f in figures))
+    return path

@@ -1,0 +1,276 @@
+"""Sequential compute: time, FLOPs and utilisation of each model's loss against sequence length T.
+
+For every model and every T of the grid, the loss of the model (``train.loss_fn`` on random tokens) is
+compiled once and timed forward (``fwd``) and forward+backward (``fwd_bwd``: the gradient with respect
+to the parameters); XLA's cost analysis of the same compiled function gives the FLOPs. A tanh RNN, LSTM
+and GRU run their T steps one after another (``lax.scan``); the Transformer computes all positions at
+once, through ``attention='vmapped'`` (model ``transformer``) or ``'fused'`` (model
+``transformer_fused``; the ``attention`` column says which). The machine's matmul peak is measured once
+in the same run, so ``peak_fraction`` = achieved FLOP/s / peak.
+
+XLA counts a while loop's body once, whatever its trip count, so for the recurrent models the FLOPs are
+corrected with :func:`rvt.profiling.loop_corrected_flops` (one step's FLOPs from unroll=2 minus unroll=1).
+
+``cpu_s`` is the process CPU time of a call (median, all of XLA's threads): on a shared CPU, other
+processes stretch the wall time of long calls but not their CPU time, so its exponent is the cleaner one
+there (it counts work, not latency: it exceeds wall time where XLA runs an op on several cores).
+
+Writes config.json, metrics.jsonl (one record per measurement), results.csv, exponents.csv (log-log
+slope of wall time, CPU time and FLOPs against T over the upper half of each model's grid), then figures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+from absl import logging
+
+from rvt import io, models, plotting, profiling, train
+from rvt.errors import ConfigError, check
+from rvt.studies import common
+from rvt.tasks.base import Batch
+
+EXPERIMENT = "throughput"
+PHASES = ("fwd", "fwd_bwd")
+RESULT_COLUMNS = (
+    "model",
+    "attention",
+    "T",
+    "batch",
+    "phase",
+    "compile_s",
+    "median_s",
+    "p10_s",
+    "p90_s",
+    "cpu_s",
+    "flops",
+    "flops_per_s",
+    "peak_fraction",
+    "ratio_to_T1",
+    "peak_flops_per_s",
+    "params",
+)
+EXPONENT_COLUMNS = ("model", "phase", "time_exponent", "cpu_exponent", "flops_exponent", "T_min", "T_max", "points")
+# Extra rows of the model table: a registered model with some settings fixed.
+VARIANTS = {"transformer_fused": ("transformer", {"attention": "fused"})}
+BASE_MODELS = ("rnn", "lstm", "gru", "transformer")
+
+
+def parse_lengths(value, setting: str) -> tuple[int, ...]:
+    """A non-empty grid of positive integer lengths, from a tuple or a "1,4,16" string; sorted, unique."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    items = [v.strip() for v in items if v.strip()] if isinstance(value, str) else items
+    try:
+        lengths = [int(v) if isinstance(v, str) else v for v in items]
+    except ValueError:
+        raise ConfigError(f"{setting}: must be integers, got {value!r}") from None
+    check(bool(lengths), setting, "the grid is empty")
+    check(
+        all(isinstance(t, int) and not isinstance(t, bool) for t in lengths),
+        setting,
+        f"must be integers, got {value!r}",
+    )
+    check(all(t > 0 for t in lengths), setting, f"every length must be positive, got {lengths}")
+    return tuple(sorted(set(lengths)))
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    name: str
+    attention: str  # "vmapped" / "fused" for transformers, "" for recurrent models
+    module: Any
+    lengths: tuple[int, ...]
+    num_params: int
+    flop_modules: tuple[Any, Any] | None  # recurrent: the same model with unroll 1 and 2 (FLOP counting)
+    settings: dict
+
+
+def _build(name: str, config, max_length: int):
+    base, fixed = VARIANTS.get(name, (name, {}))
+    known = (*config.model, *VARIANTS)
+    check(base in config.model, "models", f"unknown model {name!r}; known: {', '.join(known)}")
+    settings = {**config.model[base].to_dict(), **fixed}
+    make = lambda extra: models.make_model(base, {**settings, **extra}, vocab_size=config.vocab_size, length=max_length)
+    module, model_config = make({})
+    shapes = jax.eval_shape(lambda key: models.init_params(module, key, 1), jax.random.key(0))
+    recurrent = isinstance(model_config, models.RecurrentConfig)
+    flop_modules = (make({"unroll": 1})[0], make({"unroll": 2})[0]) if recurrent else None
+    return Plan(
+        name,
+        getattr(model_config, "attention", ""),
+        module,
+        (),
+        models.count_params(shapes),
+        flop_modules,
+        dict(base=base, **dataclasses.asdict(model_config)),
+    )
+
+
+def resolve(config: ml_collections.ConfigDict) -> tuple[list[Plan], dict]:
+    """Validate every setting and build every model, before anything is written."""
+    lengths = parse_lengths(config.lengths, "lengths")
+    for setting in ("batch_size", "repeats", "peak_size"):
+        value = config[setting]
+        check(isinstance(value, int) and value > 0, setting, f"must be a positive integer, got {value!r}")
+    check(
+        isinstance(config.vocab_size, int) and config.vocab_size >= 2,
+        "vocab_size",
+        f"must be an integer >= 2, got {config.vocab_size!r}",
+    )
+    check(config.min_time_s >= 0, "min_time_s", f"must be >= 0, got {config.min_time_s}")
+    names = common.parse_names(config.models, "models")
+    for key, cap in config.max_length.items():
+        check(key in config.model or key in VARIANTS, f"max_length.{key}", "names no model")
+        check(isinstance(cap, int) and cap >= 0, f"max_length.{key}", f"must be an integer >= 0, got {cap!r}")
+    plans = []
+    for name in names:
+        cap = config.max_length.get(name, 0)
+        grid = tuple(t for t in lengths if not cap or t <= cap)
+        check(bool(grid), f"max_length.{name}", f"{cap} leaves no length of the grid {lengths}")
+        plans.append(dataclasses.replace(_build(name, config, max(grid)), lengths=grid))
+    resolved = dict(
+        lengths=lengths, models={p.name: dict(params=p.num_params, lengths=p.lengths, **p.settings) for p in plans}
+    )
+    return plans, resolved
+
+
+def random_batch(key, batch_size: int, length: int, vocab_size: int) -> Batch:
+    """Random tokens and targets, every position counted: the loss's cost does not depend on the data."""
+    in_key, out_key = jax.random.split(key)
+    shape = (batch_size, length)
+    return Batch(
+        jax.random.randint(in_key, shape, 0, vocab_size),
+        jax.random.randint(out_key, shape, 0, vocab_size),
+        jnp.ones(shape, jnp.float32),
+        jnp.zeros(shape, jnp.int32),
+    )
+
+
+def loss_function(module, phase: str):
+    """The loss of ``module`` (``fwd``) or its gradient with respect to the parameters (``fwd_bwd``)."""
+    loss = lambda params, batch: train.loss_fn(params, module.apply, batch)[0]
+    return loss if phase == "fwd" else jax.grad(loss)
+
+
+def step_flops(plan: Plan, phase: str, params, batch_size: int, vocab_size: int) -> float:
+    """FLOPs one more recurrent step adds, from the unroll=2 and unroll=1 counts at length 4."""
+    batch = random_batch(jax.random.key(0), batch_size, 4, vocab_size)
+    one, two = (profiling.cost(loss_function(m, phase), params, batch).flops for m in plan.flop_modules)
+    return two - one
+
+
+def measure(plan: Plan, params, batch: Batch, phase: str, config, step: float | None) -> dict:
+    """Time and count one (model, T, phase); ``step`` is the per-step FLOPs of a recurrent model."""
+    timing, cost = profiling.profile(
+        loss_function(plan.module, phase), params, batch, repeats=config.repeats, min_time_s=config.min_time_s
+    )
+    length = batch.shape[1]
+    flops = cost.flops
+    if step is not None:
+        if plan.module.unroll != 1:  # count on the unroll=1 twin, the form the correction assumes
+            flops = profiling.cost(loss_function(plan.flop_modules[0], phase), params, batch).flops
+        flops = profiling.loop_corrected_flops(flops, step, length)
+    return dict(
+        model=plan.name,
+        attention=plan.attention,
+        T=length,
+        batch=batch.shape[0],
+        phase=phase,
+        compile_s=timing.compile_s,
+        median_s=timing.median_s,
+        p10_s=timing.quantile(0.1),
+        p90_s=timing.quantile(0.9),
+        cpu_s=timing.median_cpu_s,
+        flops=flops,
+        flops_per_s=flops / timing.median_s,
+        params=plan.num_params,
+    )
+
+
+def add_ratios(rows: list[dict], peak: float) -> None:
+    """Fill ``peak_fraction`` and ``ratio_to_T1`` (time at T / time at T = 1, same model and phase)."""
+    at_one = {(r["model"], r["phase"]): r["median_s"] for r in rows if r["T"] == 1}
+    for row in rows:
+        row.update(peak_flops_per_s=peak, peak_fraction=row["flops_per_s"] / peak)
+        base = at_one.get((row["model"], row["phase"]))
+        row["ratio_to_T1"] = row["median_s"] / base if base else ""
+
+
+def exponents(rows: list[dict]) -> list[dict]:
+    """Log-log slopes of time and FLOPs against T per model and phase, upper half of the grid."""
+    out = []
+    for key in dict.fromkeys((r["model"], r["phase"]) for r in rows):
+        sel = [r for r in rows if (r["model"], r["phase"]) == key]
+        if len(sel) < 2:
+            continue
+        lengths = [r["T"] for r in sel]
+        xs, ts = profiling.upper_half(lengths, [r["median_s"] for r in sel])
+        _, cs = profiling.upper_half(lengths, [r["cpu_s"] for r in sel])
+        _, fs = profiling.upper_half(lengths, [r["flops"] for r in sel])
+        cpu_fit = profiling.fit_exponent(xs, cs) if all(c > 0 for c in cs) else ""  # nan (no CPU times) fails
+        out.append(
+            dict(
+                model=key[0],
+                phase=key[1],
+                time_exponent=profiling.fit_exponent(xs, ts),
+                cpu_exponent=cpu_fit,
+                flops_exponent=profiling.fit_exponent(xs, fs),
+                T_min=min(xs),
+                T_max=max(xs),
+                points=len(xs),
+            )
+        )
+    return out
+
+
+def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False):
+    plans, resolved = resolve(config)
+    for plan in plans:
+        logging.info("%-18s %7d parameters  T in %s", plan.name, plan.num_params, plan.lengths)
+    path = common.start_run(workdir, overwrite, EXPERIMENT, config, resolved)
+    peak = profiling.matmul_peak(config.peak_size)
+    logging.info("matmul peak (%d^2, float32): %.1f GFLOP/s", config.peak_size, peak / 1e9)
+    key = jax.random.key(config.seed)
+    rows = []
+    with io.MetricsWriter(path / io.METRICS) as writer:
+        writer.write(dict(kind="peak", size=config.peak_size, flops_per_s=peak))
+        for plan in plans:
+            params = models.init_params(plan.module, key, 1)  # shapes do not depend on T
+            steps = (
+                {p: step_flops(plan, p, params, config.batch_size, config.vocab_size) for p in PHASES}
+                if plan.flop_modules
+                else dict.fromkeys(PHASES)
+            )
+            for length in plan.lengths:
+                batch = random_batch(jax.random.fold_in(key, length), config.batch_size, length, config.vocab_size)
+                for phase in PHASES:
+                    row = measure(plan, params, batch, phase, config, steps[phase])
+                    writer.write(dict(kind="measure", **row))
+                    logging.info(
+                        "%-18s T=%-6d %-7s %10.3f ms  %.3g FLOP/s  (compile %.1fs)",
+                        plan.name,
+                        length,
+                        phase,
+                        1e3 * row["median_s"],
+                        row["flops_per_s"],
+                        row["compile_s"],
+                    )
+                    rows.append(row)
+            add_ratios(rows, peak)
+            io.write_csv(path / io.RESULTS, rows, RESULT_COLUMNS)  # after each model: partial runs plot
+    fits = exponents(rows)
+    io.write_csv(path / "exponents.csv", fits, EXPONENT_COLUMNS)
+    print(f"time ~ T^k, fitted over the upper half of each model's grid (matmul peak {peak / 1e9:.1f} GFLOP/s):")
+    for fit in fits:
+        cpu = f"{fit['cpu_exponent']:5.2f}" if fit["cpu_exponent"] != "" else "    -"
+        print(
+            f"  {fit['model']:<18} {fit['phase']:<8} time k = {fit['time_exponent']:5.2f}   cpu time k = {cpu}   "
+            f"flops k = {fit['flops_exponent']:5.2f}   (T {fit['T_min']}..{fit['T_max']})"
+        )
+    figures = plotting.plot_workdir(path)
+    logging.info("wrote %s", ", ".join(str(f) for f in figures))
+    return path

@@ -1,0 +1,104 @@
+"""bottleneck end to end at tiny size: the run's files and columns, the plot script, and bad input."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from experiments.configs import bottleneck as bottleneck_config
+from rvt import io, plotting
+from rvt.errors import ConfigError
+from rvt.studies import bottleneck
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tiny_config():
+    config = bottleneck_config.get_config()
+    config.models = "final_state,attention"
+    config.src_lens = "3"
+    config.hidden_sizes = "4"
+    config.train.update(steps=3, batch_size=4, warmup_steps=1, log_every=2, eval_batches=2, eval_batch_size=8)
+    return config
+
+
+def test_end_to_end_writes_every_file(tmp_path):
+    workdir = tmp_path / "run"
+    bottleneck.run(tiny_config(), str(workdir))
+    for name in (
+        "config.json",
+        "metrics.jsonl",
+        "results.csv",
+        "per_position.csv",
+        "accuracy_vs_length.png",
+        "accuracy_by_position.png",
+    ):
+        assert (workdir / name).stat().st_size > 0, name
+    saved = json.loads((workdir / "config.json").read_text())
+    assert saved["experiment"] == "bottleneck"
+    assert [(r["model"], r["src_len"], r["hidden"]) for r in saved["resolved"]["runs"]] == [
+        ("final_state", 3, 4),
+        ("attention", 3, 4),
+    ]
+    records = io.read_jsonl(workdir / "metrics.jsonl")
+    assert [r["step"] for r in records if r["kind"] == "train" and r["model"] == "attention"] == [2, 3]
+    assert sum(r["kind"] == "eval" for r in records) == 2
+    rows = io.read_csv(workdir / "results.csv")
+    assert list(rows[0]) == list(bottleneck.RESULT_COLUMNS)
+    for column in ("model", "task", "src_len", "hidden", "accuracy", "seq_accuracy", "seed", "params", "bits"):
+        assert column in rows[0]
+    assert [r["model"] for r in rows] == ["final_state", "attention"]
+    assert all(r["bits"] == pytest.approx(9.0) and r["chance"] == pytest.approx(0.125) for r in rows)
+    assert all(0.0 <= r["seq_accuracy"] <= r["accuracy"] <= 1.0 for r in rows)
+    positions = io.read_csv(workdir / "per_position.csv")
+    assert list(positions[0]) == list(bottleneck.POSITION_COLUMNS)
+    assert [(p["model"], p["position"]) for p in positions] == [
+        (m, t) for m in ("final_state", "attention") for t in range(3)
+    ]
+    for row in rows:  # token accuracy is the mean of the per-position accuracies (every position scored)
+        mean = sum(p["accuracy"] for p in positions if p["model"] == row["model"]) / 3
+        assert mean == pytest.approx(row["accuracy"], abs=1e-6)
+    # The figures are redrawn from the CSVs alone (what scripts/plot.py calls).
+    (workdir / "accuracy_vs_length.png").unlink()
+    assert plotting.plot_workdir(workdir) == [workdir / "accuracy_vs_length.png", workdir / "accuracy_by_position.png"]
+    assert (workdir / "accuracy_vs_length.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    "change, setting",
+    [
+        (lambda c: setattr(c, "models", "final_state,bogus"), "models:"),
+        (lambda c: setattr(c, "models", ""), "models:"),
+        (lambda c: setattr(c, "tasks", "copy,sort"), "tasks:"),
+        (lambda c: setattr(c, "src_lens", "4,0"), "src_lens:"),
+        (lambda c: setattr(c, "src_lens", "4,-2"), "src_lens:"),
+        (lambda c: setattr(c, "src_lens", "four"), "src_lens:"),
+        (lambda c: setattr(c, "hidden_sizes", "0"), "hidden_sizes:"),
+        (lambda c: setattr(c, "alphabet", 1), "task.alphabet:"),
+        (lambda c: c.model.final_state.update(cell="bogus"), "model.final_state.cell:"),
+        (lambda c: c.update(models="transformer", hidden_sizes="3"), "model.transformer.num_heads:"),  # 2 heads
+        (lambda c: c.model.attention.update(depth=2), "model.attention.depth:"),
+        (lambda c: c.train.update(steps=0), "train.steps:"),
+    ],
+)
+def test_bad_input_names_the_setting_and_writes_nothing(tmp_path, change, setting):
+    config = tiny_config()
+    change(config)
+    with pytest.raises(ConfigError, match=rf"^{setting}"):
+        bottleneck.run(config, str(tmp_path / "run"))
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_bad_input_is_one_line_and_exit_2(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "experiments.bottleneck", f"--workdir={tmp_path / 'run'}", "--config.src_lens=8,0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines()[-1] == "error: src_lens: must be positive integers, got '0'"
+    assert not (tmp_path / "run").exists()

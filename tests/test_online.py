@@ -1,0 +1,149 @@
+"""Online study: the drifting stream, carried state equals one long sequence, prequential scoring, recovery."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from experiments.configs import online as online_config
+from rvt import io, metrics
+from rvt.errors import ConfigError
+from rvt.studies import online, streaming
+from rvt.tasks.stream import DriftingCopyStream
+
+KEY = jax.random.key(3)
+
+
+def test_stream_targets_follow_the_rule_across_segment_boundaries():
+    task = DriftingCopyStream(alphabet=5, segment_length=4, segments_per_rule=2, lags=(1, 3), permute=True)
+    segment = jax.jit(lambda i: task.segment(KEY, i, 2))
+    batches = [segment(i) for i in range(6)]
+    stream = np.concatenate([np.asarray(b.inputs) for b in batches], axis=1)
+    rule = jax.jit(lambda i: (task.lag(i), task.permutation(jax.random.split(KEY)[1], i)))
+    for i, b in enumerate(batches):
+        lag, perm = map(np.asarray, rule(i))
+        assert lag == (1, 3)[(i // 2) % 2]
+        for t in range(4):
+            source = 4 * i + t - lag
+            assert float(b.mask[0, t]) == float(source >= 0)
+            if source >= 0:
+                np.testing.assert_array_equal(b.targets[:, t], perm[stream[:, source]])
+    perms = [tuple(np.asarray(rule(i)[1])) for i in (0, 1, 2)]
+    assert perms[0] == perms[1] != perms[2] and sorted(perms[2]) == list(range(5))
+    assert task.change_points(7) == [2, 4, 6]
+
+
+def test_stream_validation_names_the_setting():
+    with pytest.raises(ConfigError, match="^task.lags:"):
+        DriftingCopyStream(segment_length=4, lags=(2, 5))
+    with pytest.raises(ConfigError, match="^task.alphabet:"):
+        DriftingCopyStream(alphabet=1)
+
+
+def _config():
+    config = online_config.get_config()
+    config.num_segments, config.num_streams, config.window = 12, 2, 8
+    config.stream.update(segment_length=4, segments_per_rule=5, lags=(1, 2))
+    config.model.lstm.hidden_size = 8
+    config.model.transformer.update(d_model=8, num_heads=2)
+    return config
+
+
+@pytest.fixture(scope="module")
+def resolved():
+    config = _config()
+    task, plans = online.resolve(config)
+    return config, task, {name: (m, streaming.init_params(m, KEY, config.window)) for name, m in plans}
+
+
+def test_carried_state_makes_segments_one_long_sequence(resolved):
+    _, task, plans = resolved
+    module, params = plans["lstm"]
+    first, second = task.segment(KEY, 0, 3), task.segment(KEY, 1, 3)
+    loss_fn = jax.jit(online.recurrent_loss(module))
+    carry = module.apply({"params": params}, 3, method="initial_state")
+    _, (carry, _) = loss_fn(params, carry, first)
+    _, (_, logits) = loss_fn(params, carry, second)
+    both = jnp.concatenate([first.inputs, second.inputs], axis=1)
+    whole = jax.jit(module.apply)({"params": params}, both)
+    np.testing.assert_allclose(logits, whole[:, 4:], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["lstm", "transformer"])
+def test_segments_are_scored_before_they_are_learnt_and_memory_rolls(resolved, name):
+    config, task, plans = resolved
+    module, params = plans[name]
+    tx = optax.sgd(0.5)
+    learner = online.make_learner(name, module, params, tx, config)
+    segment = task.segment(KEY, 3, config.num_streams)
+    memory = jax.tree.map(jnp.copy, learner.memory)
+    if name == "transformer":
+        memory = dict(tokens=jnp.arange(8, dtype=jnp.int32).reshape(2, 4) % 5, filled=jnp.array(4, jnp.int32))
+    _, (_, before) = jax.jit(learner.loss_for(1))(params, memory, segment)
+    step_params, _, kept, scores = learner.step(
+        jax.tree.map(jnp.copy, params), tx.init(params), jax.tree.map(jnp.copy, memory), segment
+    )
+    assert float(scores["accuracy"]) == pytest.approx(float(metrics.accuracy(before, segment)))
+    assert not np.allclose(jax.tree.leaves(step_params)[0], jax.tree.leaves(params)[0])  # it did learn
+    if name == "transformer":
+        np.testing.assert_array_equal(kept["tokens"], segment.inputs)  # window 8 = 4 context + 4 new
+        assert int(kept["filled"]) == 4
+
+
+def test_recovery_counts_segments_and_skips_rules_never_learnt():
+    task = DriftingCopyStream(alphabet=8, segment_length=4, segments_per_rule=10, lags=(1, 2))
+    accuracy = [1.0] * 10 + [0.1] * 3 + [1.0] * 7 + [0.1] * 10
+    rows = [dict(model="m", accuracy=a) for a in accuracy + [0.1] * 10]
+    out = online.recovery_rows(rows, task, smooth=2, fraction=0.9)
+    assert [r["change_step"] for r in out] == [10, 20, 30]
+    assert (out[0]["recovery_segments"], out[0]["recovered"]) == (3, 1)
+    assert (out[1]["recovery_segments"], out[1]["recovered"]) == ("", 0)  # never back to 90% of 1.0
+    assert (out[2]["learned_before"], out[2]["recovered"]) == (0, 0)  # at chance before: nothing to regain
+
+
+def test_end_to_end_writes_every_file(tmp_path):
+    workdir = tmp_path / "run"
+    online.run(_config(), str(workdir))
+    for name in (
+        "config.json",
+        "metrics.jsonl",
+        "results.csv",
+        "recovery.csv",
+        "summary.csv",
+        "accuracy_over_stream.png",
+        "recovery.png",
+    ):
+        assert (workdir / name).stat().st_size > 0, name
+    rows = io.read_csv(workdir / "results.csv")
+    assert list(rows[0]) == list(online.RESULT_COLUMNS)
+    for model in ("lstm", "transformer"):
+        sel = [r for r in rows if r["model"] == model]
+        assert [r["stream_step"] for r in sel] == list(range(12))
+        assert [r["tokens_seen"] for r in sel] == [4 * (i + 1) for i in range(12)]
+        assert all(0 <= r["accuracy"] <= 1 for r in sel)
+    summary = {r["model"]: r for r in io.read_csv(workdir / "summary.csv")}
+    assert summary["lstm"]["memory_bytes"] == 2 * 2 * 8 * 4  # 2 streams x (c, h) x 8 floats
+    assert summary["transformer"]["memory_bytes"] == 2 * 4 * 4 + 4  # 2 streams x 4 int32 tokens + fill count
+    assert all(r["flops_per_token"] > 0 for r in summary.values())
+    assert len(io.read_csv(workdir / "recovery.csv")) == 2 * 2  # two rule changes, two models
+
+
+@pytest.mark.parametrize(
+    "change, setting",
+    [
+        (lambda c: setattr(c, "models", "lstm,nope"), "models:"),
+        (lambda c: c.stream.update(lags=(9,)), "task.lags:"),
+        (lambda c: setattr(c, "window", 2), "window:"),
+        (lambda c: setattr(c, "num_segments", 5), "num_segments:"),
+        (lambda c: setattr(c, "learning_rate", 0.0), "learning_rate:"),
+        (lambda c: setattr(c, "recovery_fraction", 1.5), "recovery_fraction:"),
+        (lambda c: c.model.lstm.update(hidden_size=0), "model.lstm.hidden_size:"),
+    ],
+)
+def test_bad_input_names_the_setting_and_writes_nothing(tmp_path, change, setting):
+    config = _config()
+    change(config)
+    with pytest.raises(ConfigError, match=rf"^{setting}"):
+        online.run(config, str(tmp_path / "run"))
+    assert not (tmp_path / "run").exists()

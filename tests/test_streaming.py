@@ -1,0 +1,152 @@
+"""Streaming study: one compiled step for every position, bounded window state, the jump, end to end.
+
+(That stepping reproduces full-sequence logits is tested with the models; not repeated here.)
+"""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from experiments.configs import streaming as streaming_config
+from rvt import io, models, profiling
+from rvt.errors import ConfigError
+from rvt.studies import streaming
+
+TINY = dict(d_model=8, num_layers=2, num_heads=2)
+
+
+def _module(max_len, window=0):
+    module, _ = models.make_model(
+        "transformer", dict(TINY, max_len=max_len, window=window), vocab_size=5, length=max_len
+    )
+    return module
+
+
+@pytest.fixture(scope="module")
+def params():
+    return streaming.init_params(_module(16), jax.random.key(0))  # the same shapes for every max_len, window
+
+
+@pytest.mark.parametrize("window", [0, 3])
+def test_step_compiles_once_as_the_position_advances(params, window):
+    module = _module(16, window)
+    traces = []
+
+    def step(p, state, token):
+        traces.append(1)  # runs only while tracing
+        return module.apply({"params": p}, state, token, method="step")
+
+    jitted = jax.jit(step, donate_argnums=1)
+    state = streaming.initial_state(module, params)
+    positions = []
+    for t in range(7):  # past the window: the ring buffer wraps
+        state, logits = jitted(params, state, jnp.array([t % 5], jnp.int32))
+        positions.append(int(state["pos"]))
+    assert positions == list(range(1, 8))
+    assert np.all(np.isfinite(np.asarray(logits)))
+    assert len(traces) == 1 and jitted._cache_size() == 1
+
+
+def test_window_state_bytes_are_constant_in_max_len_and_the_cache_grows():
+    def state_bytes(max_len, window):
+        module = _module(max_len, window)  # initial_state reads no parameter: shapes are enough
+        return profiling.tree_bytes(jax.eval_shape(lambda: module.apply({"params": {}}, 1, method="initial_state")))
+
+    assert state_bytes(16, 4) == state_bytes(1024, 4) == state_bytes(4096, 4)
+    cache_16, cache_1024 = state_bytes(16, 0), state_bytes(1024, 0)
+    # Per slot and layer: keys and values (d_model floats each) and one int32 position.
+    assert cache_1024 - cache_16 == (1024 - 16) * TINY["num_layers"] * (2 * TINY["d_model"] * 4 + 4)
+
+
+@pytest.mark.parametrize("window", [0, 3])
+def test_jump_cache_marks_the_same_slots_as_stepping(params, window):
+    module = _module(8, window)
+    step = streaming.make_step(module)
+    state = streaming.initial_state(module, params)
+    for t in range(6):
+        jumped = streaming.jump_cache(streaming.initial_state(module, params), t + 1, jax.random.key(t))
+        assert int(jumped["pos"]) == int(state["pos"]) == t
+        for got, want in zip(jumped["layers"], state["layers"], strict=True):
+            np.testing.assert_array_equal(got["pos"], want["pos"])
+        state, _ = step(params, state, jnp.array([1], jnp.int32))
+
+
+def test_grid_is_geometric_and_ends_at_the_maximum():
+    assert streaming.grid(16, 2) == [1, 2, 4, 8, 16]
+    assert streaming.grid(100, 4) == [1, 4, 16, 64, 100]
+
+
+def test_long_rows_never_run_what_does_not_fit():
+    ran = []
+    row = streaming._long_row("transformer", "infer", 10, 200, 100, lambda: ran.append(1) or 1.0, "")
+    assert (row["fits"], row["ran"], row["measured_s"], ran) == (0, 0, "", [])
+    row = streaming._long_row("lstm", "infer", 10, 50, 100, lambda: 0.5, "")
+    assert (row["fits"], row["ran"], row["measured_s"]) == (1, 1, 0.5)
+
+
+def tiny_config():
+    config = streaming_config.get_config()
+    config.model.lstm.hidden_size = 8
+    config.model.transformer.update(d_model=8, num_heads=2)
+    config.update(max_position=4, grid_factor=4, window=2, repeats=3, naive_max_position=4, naive_repeats=2)
+    # Only "infer" here: the "train" and "kv_step" rows compile a train step and a 24-slot step, which
+    # the tests' time budget cannot spare (the default run exercises them); the fits/ran rule is tested above.
+    config.long.update(modes="infer", length=24, train_steps=1)
+    return config
+
+
+def test_end_to_end_writes_every_file(tmp_path):
+    workdir = tmp_path / "run"
+    streaming.run(tiny_config(), str(workdir))
+    for name in (
+        "config.json",
+        "metrics.jsonl",
+        "results.csv",
+        "long_sequence.csv",
+        "summary.csv",
+        "latency_vs_position.png",
+        "bytes_vs_position.png",
+        "long_sequence.png",
+    ):
+        assert (workdir / name).stat().st_size > 0, name
+    assert json.loads((workdir / "config.json").read_text())["resolved"]["positions"] == [1, 4]
+    rows = io.read_csv(workdir / "results.csv")
+    assert list(rows[0]) == list(streaming.RESULT_COLUMNS)
+    assert {(r["mode"], r["position"]) for r in rows} == {(m, p) for m in streaming.MODES for p in (1, 4)}
+    by = {(r["mode"], r["position"]): r for r in rows}
+    assert by["state", 1]["model"] == "lstm" and by["state", 1]["state_bytes"] == by["state", 4]["state_bytes"]
+    assert by["kv_cache", 1]["state_bytes"] == by["kv_cache", 4]["state_bytes"]  # preallocated
+    assert by["kv_cache", 1]["state_bytes_used"] < by["kv_cache", 4]["state_bytes_used"]
+    assert by["kv_bucket", 1]["state_bytes"] < by["kv_bucket", 4]["state_bytes"]
+    assert by["naive", 4]["state_bytes"] == 16  # the int32 prefix
+    assert all(r["latency_median_s"] > 0 and r["latency_p99_s"] >= r["latency_median_s"] for r in rows)
+    long = io.read_csv(workdir / "long_sequence.csv")
+    assert [(r["model"], r["mode"]) for r in long] == [("lstm", "infer"), ("transformer", "infer")]
+    assert all(r["T"] == 24 and r["fits"] == r["ran"] == 1 and r["measured_s"] > 0 for r in long)
+
+
+@pytest.mark.parametrize(
+    "change, setting",
+    [
+        (lambda c: setattr(c, "modes", "state,bogus"), "modes:"),
+        (lambda c: setattr(c, "rnn", "transformer"), "rnn:"),
+        (lambda c: setattr(c, "max_position", 0), "max_position:"),
+        (lambda c: setattr(c, "grid_factor", 1), "grid_factor:"),
+        (lambda c: setattr(c, "window", 0), "window:"),
+        (lambda c: c.long.update(length=20), "long.length:"),
+        (lambda c: c.long.update(modes="infer,bogus"), "long.modes:"),
+        (lambda c: setattr(c, "vocab_size", 3), "vocab_size:"),
+        (lambda c: c.long.update(memory_budget_bytes=-1), "long.memory_budget_bytes:"),
+        (lambda c: c.model.transformer.update(positional="learned"), "model.transformer.positional:"),
+        (lambda c: c.model.lstm.update(hidden_size=0), "model.lstm.hidden_size:"),
+    ],
+)
+def test_bad_input_names_the_setting_and_writes_nothing(tmp_path, change, setting):
+    config = tiny_config()
+    change(config)
+    with pytest.raises(ConfigError, match=rf"^{setting}"):
+        streaming.run(config, str(tmp_path / "run"))
+    assert not (tmp_path / "run").exists()
