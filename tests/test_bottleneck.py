@@ -102,3 +102,20 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path):
     assert out.returncode == 2
     assert out.stderr.strip().splitlines()[-1] == "error: src_lens: must be positive integers, got '0'"
     assert not (tmp_path / "run").exists()
+
+
+def test_figure_draws_every_model_at_several_hidden_sizes():
+    # The transformer's shared style is dashed; hidden sizes set line styles too: they must not clash.
+    from rvt.plotting import bottleneck as figure
+
+    rows = [
+        dict(
+            task="copy", model=m, hidden=h, src_len=n, accuracy=0.5, seq_accuracy=0.1, chance=0.125, bits=3 * n, steps=1
+        )
+        for m in ("final_state", "attention", "transformer")
+        for h in (8, 16)
+        for n in (4, 8)
+    ]
+    fig = figure.accuracy_vs_length(rows)
+    labels = [line.get_label() for line in fig.axes[0].get_lines()]
+    assert sum("hidden 16" in label for label in labels) == 3

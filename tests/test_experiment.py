@@ -39,7 +39,8 @@ def test_end_to_end_writes_every_file(tmp_path):
     assert {r["kind"] for r in records} == {"train", "eval"}
     assert [r["step"] for r in records if r["kind"] == "train" and r["model"] == "rnn"] == [2, 3]
     rows = io.read_csv(workdir / "results.csv")
-    assert list(rows[0]) == ["model", "task", "distance", "accuracy", "count", "step", "seed"]
+    assert list(rows[0]) == ["model", "task", "distance", "accuracy", "count", "step", "seed", "chance"]
+    assert all(r["chance"] == pytest.approx(1 / 9) for r in rows)  # vocab 11 - blank - 1 cue: 9 symbols
     assert {r["model"] for r in rows} == {"rnn", "transformer"}
     for model in ("rnn", "transformer"):
         counts = [r["count"] for r in rows if r["model"] == model]

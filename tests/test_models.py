@@ -96,8 +96,8 @@ def test_step_mode_matches_full_sequence(name, extra):
     module, params = build(name, extra)
     tokens = random_tokens(2)
     full_BxTxV = np.asarray(module.apply({"params": params}, tokens))
-    step = jax.jit(lambda p, state, tok: module.apply({"params": p}, state, tok, method="step"))
-    state = module.apply({"params": params}, B, method="initial_state")
+    step = rvt.models.make_step(module)  # the public step API, state donated
+    state = rvt.models.init_state(module, params, B)
     for t in range(T):
         state, logits_BxV = step(params, state, tokens[:, t])
         np.testing.assert_allclose(logits_BxV, full_BxTxV[:, t], atol=1e-5, err_msg=f"t={t}")

@@ -365,3 +365,17 @@ def test_register_task(monkeypatch):
         register_task("copy_memory", Echo)
     with pytest.raises(TypeError):
         register_task("not_a_task", dict)
+
+
+@pytest.mark.parametrize("name", sorted(FIXED))
+def test_chance_accuracy_is_the_accuracy_of_a_blind_guess(name):
+    """A guesser that knows which targets are blank but guesses one fixed token for every other
+    scored target scores ``chance_accuracy`` (within sampling error): the line the figures draw."""
+    task = FIXED[name]
+    batches = [sample_np(task, seed) for seed in range(32)]
+    targets = np.concatenate([b["targets"] for b in batches])
+    scored = np.concatenate([b["mask"] for b in batches]) > 0
+    guess = targets[scored & (targets != 0)].min()  # one token that scored targets can be
+    hits = np.where(targets == 0, True, targets == guess)[scored]
+    sigma = math.sqrt(task.chance_accuracy * (1 - task.chance_accuracy) / hits.size)
+    assert abs(hits.mean() - task.chance_accuracy) < 4 * sigma + 1e-9

@@ -16,6 +16,7 @@ from rvt.models.registry import (
     register_cell,
     register_model,
 )
+from rvt.models.stepping import init_state, make_step
 from rvt.models.transformer import TransformerLM
 
 __all__ = [
@@ -33,8 +34,10 @@ __all__ = [
     "TransformerLM",
     "count_params",
     "init_params",
+    "init_state",
     "make_config",
     "make_model",
+    "make_step",
     "model_settings",
     "register_cell",
     "register_model",

@@ -43,12 +43,12 @@ def accuracy_vs_length(rows: list[dict]):
                     if not sel:
                         continue
                     kw = _style(model)
-                    if len(hiddens) > 1:
+                    if len(hiddens) > 1:  # hidden sizes by line style, models by colour
                         kw["label"] = f"{kw['label']}, hidden {hidden}"
+                        kw["linestyle"] = _LINESTYLES[h_i % len(_LINESTYLES)]
                     ax.plot(
                         [r["src_len"] for r in sel],
                         [r[metric] for r in sel],
-                        ls=_LINESTYLES[h_i % len(_LINESTYLES)],
                         **kw,
                     )
             task_rows = [r for r in rows if r["task"] == task]

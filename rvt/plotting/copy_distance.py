@@ -39,6 +39,9 @@ def accuracy_vs_distance(rows: list[dict]):
         centres = [np.sqrt(b["lo"] * (b["hi"] - 1)) if log_scale else (b["lo"] + b["hi"] - 1) / 2 for b in buckets]
         ax.plot(centres, [b["accuracy"] for b in buckets], marker="o", ms=3, **style(model))
     task, step = rows[0]["task"], rows[0]["step"]
+    chance = rows[0].get("chance")
+    if isinstance(chance, int | float):  # older runs have no column; undefined chance is an empty cell
+        ax.axhline(chance, color="grey", lw=1, ls=":", label=f"chance ({chance:.2g})")
     ax.set(
         xlabel="dependency distance (positions between source token and target)",
         ylabel="accuracy",

@@ -20,18 +20,23 @@ def loss_vs_delay(rows: list[dict]):
         delays = [r["delay"] for r in model_rows]
         ax_loss.plot(delays, [r["loss"] / r["baseline"] for r in model_rows], marker="o", **style(model))
         ax_acc.plot(delays, [r["accuracy"] for r in model_rows], marker="o", **style(model))
-    ax_loss.axhline(1.0, color="grey", ls="--", label="memoryless: 10 ln 8 / (T + 20)")
+    # Runs before these columns existed were Arjovsky's setting: 10 symbols from an alphabet of 8.
+    symbols, alphabet = rows[0].get("num_symbols", 10), rows[0].get("alphabet", 8)
+    ax_loss.axhline(1.0, color="grey", ls="--", label=f"memoryless: {symbols} ln {alphabet} / (T + {2 * symbols})")
     ax_loss.set_xscale("log")
-    ax_loss.set_yscale("symlog", linthresh=0.01)
+    ax_loss.set_yscale("log")  # loss > 0: ratios from ~1e-3 (learnt) to ~1 (memoryless)
     ax_loss.set(
         xlabel="delay T",
         ylabel="final loss / memoryless baseline",
         title=f"copying memory problem after {rows[0]['steps']} steps",
     )
-    ax_acc.axhline(1 / 8, color="grey", ls="--", label="chance (1/8)")
+    ax_acc.axhline(1 / alphabet, color="grey", ls="--", label=f"chance (1/{alphabet})")
     ax_acc.set_xscale("log")
     ax_acc.set(
-        xlabel="delay T", ylabel="accuracy on the copied symbols", ylim=(-0.02, 1.02), title="recall of the 10 symbols"
+        xlabel="delay T",
+        ylabel="accuracy on the copied symbols",
+        ylim=(-0.02, 1.02),
+        title=f"recall of the {symbols} symbols",
     )
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3, which="both")

@@ -17,7 +17,8 @@ from rvt import io, metrics, models, plotting, train
 from rvt.studies import common
 
 EXPERIMENT = "copy_distance"
-RESULT_COLUMNS = ("model", "task", "distance", "accuracy", "count", "step", "seed")
+RESULT_COLUMNS = ("model", "task", "distance", "accuracy", "count", "step", "seed", "chance")
+# chance: the task's blind-guess accuracy (rvt.tasks.Task.chance_accuracy; empty where undefined)
 
 
 def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False):
@@ -60,7 +61,16 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
                 result.train_s,
             )
             for row in metrics.distance_rows(sums):
-                rows.append(dict(model=plan.name, task=config.task, step=train_config.steps, seed=config.seed, **row))
+                rows.append(
+                    dict(
+                        model=plan.name,
+                        task=config.task,
+                        step=train_config.steps,
+                        seed=config.seed,
+                        chance=task.chance_accuracy,
+                        **row,
+                    )
+                )
             summary.append(
                 dict(
                     model=plan.name,

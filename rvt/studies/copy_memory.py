@@ -38,6 +38,8 @@ RESULT_COLUMNS = (
     "params",
     "compile_s",
     "train_s",
+    "num_symbols",
+    "alphabet",
 )
 
 # Eager init compiles every op of the initialisers separately; one jit is several times faster on CPU.
@@ -118,6 +120,8 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
                     params=plan.num_params,
                     compile_s=result.compile_s,
                     train_s=result.train_s,
+                    num_symbols=task.num_symbols,
+                    alphabet=task.alphabet,
                 )
                 writer.write(dict(kind="eval", **row))
                 logging.info(

@@ -40,6 +40,7 @@ from absl import logging
 
 from rvt import io, models, plotting, profiling, train
 from rvt.errors import check
+from rvt.models import stepping
 from rvt.studies import common
 from rvt.tasks import make_task
 
@@ -64,29 +65,15 @@ LONG_COLUMNS = ("model", "mode", "T", "required_bytes", "budget_bytes", "fits", 
 # ---- step mode helpers (shared with the edge and online studies) ----
 
 
-def fresh(tree):
-    """Copy every leaf: ``initial_state`` reuses one zeros array for several leaves, and a donated
-    argument must not hold the same buffer twice."""
-    return jax.tree.map(lambda x: jnp.array(x, copy=True), tree)
+fresh = stepping._fresh
+initial_state = stepping.init_state
+make_step = stepping.make_step
 
 
 def init_params(module, key, length: int = 1):
     """:func:`rvt.models.init_params` jitted: one compilation costs less CPU than running every
     initialiser op by op (it matters in the tests' time budget)."""
     return jax.jit(lambda k: models.init_params(module, k, length))(key)
-
-
-def initial_state(module, params, batch_size: int = 1):
-    return fresh(module.apply({"params": params}, batch_size, method="initial_state"))
-
-
-def make_step(module):
-    """Jitted ``step(params, state, token_B) -> (state, logits_BxV)`` with the state donated (in place)."""
-
-    def step(params, state, token_B):
-        return module.apply({"params": params}, state, token_B, method="step")
-
-    return jax.jit(step, donate_argnums=1)
 
 
 def compile_step(module, params, state):

@@ -58,6 +58,12 @@ class Task(abc.ABC):
     def __post_init__(self):
         self.validate()
 
+    @property
+    def chance_accuracy(self) -> float | None:
+        """Accuracy on scored targets of a model that knows where the targets are and which tokens they
+        can be, but not which one (a uniform guess among them); None where the task does not define it."""
+        return None
+
     @abc.abstractmethod
     def validate(self) -> None:
         """Raise ConfigError naming the offending field if these sizes cannot make a batch."""

@@ -46,6 +46,11 @@ class CopyMemory(Task):
         return self.alphabet + 2
 
     @property
+    def chance_accuracy(self) -> float:
+        # Every position is scored: blanks are free, the num_symbols copied symbols are 1/alphabet each.
+        return 1.0 - self.num_symbols * (1.0 - 1.0 / self.alphabet) / self.length
+
+    @property
     def length(self) -> int:
         return self.delay + 2 * self.num_symbols
 
@@ -131,6 +136,10 @@ class VariableCopy(Task):
     def alphabet(self) -> int:
         return self.vocab_size - 1 - self.num_symbols
 
+    @property
+    def chance_accuracy(self) -> float:
+        return 1.0 / self.alphabet  # every scored target is a uniform draw from the alphabet
+
     def validate(self) -> None:
         num = self.num_symbols
         check(num >= 1, "task.num_symbols", f"must be >= 1, got {num}")
@@ -205,6 +214,10 @@ class SelectiveCopy(Task):
     @property
     def vocab_size(self) -> int:
         return self.alphabet + 2
+
+    @property
+    def chance_accuracy(self) -> float:
+        return 1.0 / self.alphabet  # every scored target is a uniform draw from the alphabet
 
     @property
     def length(self) -> int:

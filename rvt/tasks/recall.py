@@ -41,6 +41,10 @@ class AssociativeRecall(Task):
         return 1 + self.num_keys + self.num_values
 
     @property
+    def chance_accuracy(self) -> float:
+        return 1.0 / self.num_values  # every query's target is a uniform draw from the values
+
+    @property
     def max_distance(self) -> int:
         # The first value (position 1) queried at the last position.
         return self.length - 2
