@@ -10,22 +10,18 @@ This file is intentionally kept short: the work is in rvt.studies.bottleneck.
 import pathlib
 
 from absl import app, flags
-from ml_collections import config_flags
 
 from rvt.studies import bottleneck, common
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", str(pathlib.Path(__file__).parent / "configs" / "bottleneck.py"), "Experiment config."
-)
+_CONFIG = common.config_flag(str(pathlib.Path(__file__).parent / "configs" / "bottleneck.py"))
 _WORKDIR = flags.DEFINE_string("workdir", "runs/bottleneck", "Where the run's files go.")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace a run already in --workdir.")
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    del argv  # common.parse_flags has refused stray arguments
     common.main_guard(lambda: bottleneck.run(_CONFIG.value, _WORKDIR.value, _OVERWRITE.value))
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=common.parse_flags)

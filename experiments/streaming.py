@@ -9,22 +9,18 @@ This file is intentionally kept short: the work is in rvt.studies.streaming.
 import pathlib
 
 from absl import app, flags
-from ml_collections import config_flags
 
 from rvt.studies import common, streaming
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", str(pathlib.Path(__file__).parent / "configs" / "streaming.py"), "Experiment config."
-)
+_CONFIG = common.config_flag(str(pathlib.Path(__file__).parent / "configs" / "streaming.py"))
 _WORKDIR = flags.DEFINE_string("workdir", "runs/streaming", "Where the run's files go.")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace a run already in --workdir.")
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    del argv  # common.parse_flags has refused stray arguments
     common.main_guard(lambda: streaming.run(_CONFIG.value, _WORKDIR.value, _OVERWRITE.value))
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=common.parse_flags)

@@ -4,6 +4,11 @@ Experiments catch :class:`ConfigError` and print its message as one line with a 
 message must name the offending setting first: ``task.length: 50 cannot hold max_distance 60 + ...``.
 """
 
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
 
 class ConfigError(ValueError):
     """A setting that cannot work. The message starts with the setting's dotted name."""
@@ -13,3 +18,18 @@ def check(condition: bool, setting: str, message: str) -> None:
     """Raise :class:`ConfigError` naming ``setting`` unless ``condition`` holds."""
     if not condition:
         raise ConfigError(f"{setting}: {message}")
+
+
+@contextlib.contextmanager
+def settings_under(prefix: str, was: str = "task") -> Iterator[None]:
+    """Re-name the settings of ConfigErrors raised inside: ``task.length: ...`` becomes
+    ``<prefix>.length: ...``, the name the user typed (``tasks.variable_copy``, ``stream``, ...), or
+    ``length: ...`` with an empty prefix (the setting sits at the top of the experiment's config)."""
+    try:
+        yield
+    except ConfigError as e:
+        message = str(e)
+        if message.startswith(was + "."):
+            field = message[len(was) + 1 :]
+            raise ConfigError(f"{prefix}.{field}" if prefix else field) from None
+        raise

@@ -1,7 +1,8 @@
 """The run directory: config.json, streaming metrics.jsonl, tidy results.csv -- and its rules.
 
 * A run directory that already holds a run (any of the files below) is never reused silently:
-  :func:`prepare_workdir` refuses it unless ``overwrite`` is set, and then clears only those files.
+  :func:`prepare_workdir` refuses it unless ``overwrite`` is set, and then clears those files and, where
+  config.json shows an rvt run, its other tables and figures (``*.csv``, ``*.png``); or ``resume``.
 * ``results.csv`` and ``config.json`` are written atomically (temp file + rename), so a reader never
   sees half a table; ``metrics.jsonl`` is appended and flushed line by line while training runs.
 """
@@ -12,6 +13,7 @@ import csv
 import json
 import os
 import pathlib
+import shutil
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -21,18 +23,35 @@ from rvt.errors import ConfigError
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
 RESULTS = "results.csv"
-RUN_FILES = (CONFIG, METRICS, RESULTS)
+CHECKPOINTS = "checkpoints"
+RUN_FILES = (CONFIG, METRICS, RESULTS, CHECKPOINTS)
+OUTPUT_PATTERNS = ("*.csv", "*.png")  # what else a run writes: side tables and figures
 
 
-def prepare_workdir(path: str | os.PathLike, overwrite: bool = False) -> pathlib.Path:
-    """Create (or, with ``overwrite``, clear the run files of) ``path``; prove it is writable."""
+def _is_run(config_path: pathlib.Path) -> bool:
+    try:
+        return "experiment" in read_json(config_path)
+    except (OSError, ValueError):
+        return False
+
+
+def prepare_workdir(path: str | os.PathLike, overwrite: bool = False, resume: bool = False) -> pathlib.Path:
+    """Create ``path`` and prove it is writable. A run already there is refused, unless ``overwrite``
+    (its run files and checkpoints are deleted) or ``resume`` (they are kept, to be continued)."""
     workdir = pathlib.Path(path).expanduser()
     existing = [name for name in RUN_FILES if (workdir / name).exists()]
-    if existing and not overwrite:
+    if overwrite and resume:
+        raise ConfigError("overwrite: cannot be combined with --resume (one replaces the run, one continues it)")
+    if existing and not (overwrite or resume):
         raise ConfigError(
             f"workdir: {workdir} already holds a run ({', '.join(existing)}); "
-            "pass --overwrite to replace it or choose another --workdir"
+            "pass --overwrite to replace it, --resume to continue it, or choose another --workdir"
         )
+    if resume:
+        existing = []  # keep everything
+    elif overwrite and _is_run(workdir / CONFIG):
+        # The old run's side tables and figures too, so none of them sits beside the new results.
+        existing += sorted({p.name for pattern in OUTPUT_PATTERNS for p in workdir.glob(pattern)} - set(existing))
     try:
         workdir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=workdir):
@@ -40,7 +59,10 @@ def prepare_workdir(path: str | os.PathLike, overwrite: bool = False) -> pathlib
     except OSError as e:
         raise ConfigError(f"workdir: cannot write to {workdir}: {e.strerror or e}") from None
     for name in existing:
-        (workdir / name).unlink()
+        if (workdir / name).is_dir():
+            shutil.rmtree(workdir / name)
+        else:
+            (workdir / name).unlink()
     return workdir
 
 

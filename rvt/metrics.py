@@ -32,25 +32,33 @@ def accuracy(logits_BxTxV: Array, batch: Batch) -> Array:
     return jnp.sum(hits_BxT) / jnp.maximum(jnp.sum(batch.mask), 1.0)
 
 
+def token_sums(ce_BxT: Array, hits_BxT: Array, mask_BxT: Array) -> dict[str, Array]:
+    """The additive scalars :func:`summarize` reads: ``loss_sum, correct, count, seq_correct, seq_count``
+    (a sequence is correct when every scored position is; sequences with nothing scored do not count)."""
+    scored_B = jnp.sum(mask_BxT, axis=-1) > 0
+    seq_ok_B = jnp.all((hits_BxT > 0) | (mask_BxT == 0), axis=-1) & scored_B
+    return dict(
+        loss_sum=jnp.sum(ce_BxT * mask_BxT),
+        correct=jnp.sum(hits_BxT),
+        count=jnp.sum(mask_BxT),
+        seq_correct=jnp.sum(seq_ok_B.astype(jnp.float32)),
+        seq_count=jnp.sum(scored_B.astype(jnp.float32)),
+    )
+
+
 def eval_sums(logits_BxTxV: Array, batch: Batch, num_distances: int) -> dict[str, Array]:
     """Additive statistics of one batch; ``num_distances`` = task.max_distance + 1.
 
-    Returns scalars ``loss_sum, correct, count, seq_correct, seq_count`` and [N] tables
-    ``distance_correct, distance_count`` indexed by exact distance (label -1 is dropped).
+    Returns the scalars of :func:`token_sums` and [N] tables ``distance_correct, distance_count``
+    indexed by exact distance (label -1 is dropped).
     """
     ce_BxT = optax.softmax_cross_entropy_with_integer_labels(logits_BxTxV, batch.targets)
     hits_BxT = correct(logits_BxTxV, batch) * batch.mask
-    scored_B = jnp.sum(batch.mask, axis=-1) > 0
-    seq_ok_B = jnp.all((hits_BxT > 0) | (batch.mask == 0), axis=-1) & scored_B
     labelled_BxT = (batch.distance >= 0) & (batch.mask > 0)
     # Unlabelled positions go to segment num_distances, which segment_sum drops.
     ids = jnp.where(labelled_BxT, batch.distance, num_distances).reshape(-1)
     return dict(
-        loss_sum=jnp.sum(ce_BxT * batch.mask),
-        correct=jnp.sum(hits_BxT),
-        count=jnp.sum(batch.mask),
-        seq_correct=jnp.sum(seq_ok_B.astype(jnp.float32)),
-        seq_count=jnp.sum(scored_B.astype(jnp.float32)),
+        **token_sums(ce_BxT, hits_BxT, batch.mask),
         distance_correct=jax.ops.segment_sum(hits_BxT.reshape(-1), ids, num_distances),
         distance_count=jax.ops.segment_sum(labelled_BxT.astype(jnp.float32).reshape(-1), ids, num_distances),
     )

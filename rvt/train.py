@@ -21,6 +21,7 @@ from absl import logging
 from flax.training import train_state
 
 from rvt import metrics as metrics_lib
+from rvt.checkpoint import Checkpoints
 from rvt.errors import check
 from rvt.tasks.base import Batch, Task
 from rvt.typing import PRNGKey
@@ -39,11 +40,17 @@ class TrainConfig:
     eval_batches: int = 8
     eval_batch_size: int = 256
     log_every: int = 50
+    checkpoint_every: int = 0  # save the TrainState every this many steps (and at the end); 0: never
 
     def validate(self) -> None:
         for field in ("steps", "batch_size", "eval_batches", "eval_batch_size", "log_every"):
             value = getattr(self, field)
             check(isinstance(value, int) and value > 0, f"train.{field}", f"must be a positive integer, got {value!r}")
+        check(
+            isinstance(self.checkpoint_every, int) and self.checkpoint_every >= 0,
+            "train.checkpoint_every",
+            f"must be an integer >= 0 (0: no checkpoints), got {self.checkpoint_every!r}",
+        )
         check(self.learning_rate > 0, "train.learning_rate", f"must be > 0, got {self.learning_rate}")
         check(self.warmup_steps >= 0, "train.warmup_steps", f"must be >= 0, got {self.warmup_steps}")
         check(self.grad_clip > 0, "train.grad_clip", f"must be > 0, got {self.grad_clip}")
@@ -124,8 +131,16 @@ def evaluate(state: TrainState, task: Task, config: TrainConfig, key: PRNGKey) -
 class TrainResult:
     state: TrainState
     compile_s: float  # first step: trace + compile + run
-    train_s: float  # every later step
+    train_s: float  # every later step, checkpoint saves excluded
     history: list[dict[str, float]]
+    start_step: int = 0  # the step training resumed at (0: from scratch; == steps: restored, not trained)
+    checkpoint_s: float = 0.0  # time spent saving checkpoints
+
+    @property
+    def steps_per_s(self) -> float | None:
+        """Train steps per second after the compiling one; None where fewer than two steps ran here."""
+        timed = len(range(self.start_step, int(self.state.step))) - 1
+        return timed / self.train_s if timed > 0 and self.train_s > 0 else None
 
 
 def train(
@@ -136,30 +151,58 @@ def train(
     key: PRNGKey,
     on_log: Callable[[dict[str, float]], None] = lambda record: None,
     name: str = "",
+    checkpoints: Checkpoints | None = None,
 ) -> TrainResult:
-    """Train for ``config.steps`` steps; every ``log_every`` steps log and call ``on_log(record)``."""
+    """Train for ``config.steps`` steps; every ``log_every`` steps log and call ``on_log(record)``.
+
+    With ``checkpoints``, training resumes from the latest checkpoint there and saves new ones.
+    """
     state = create_state(model, params, config)
-    step_fn = make_train_step(task, config.batch_size, key)
+    return run_steps(state, make_train_step(task, config.batch_size, key), config, on_log, name, checkpoints)
+
+
+def run_steps(
+    state: TrainState,
+    step_fn: Callable[[TrainState], tuple[TrainState, dict]],
+    config: TrainConfig,
+    on_log: Callable[[dict[str, float]], None] = lambda record: None,
+    name: str = "",
+    checkpoints: Checkpoints | None = None,
+) -> TrainResult:
+    """The training loop around any jitted ``step_fn(state) -> (state, metrics)`` (which samples its own
+    batch from ``state.step``): the first call timed apart as compilation, metrics fetched to the host only
+    every ``log_every`` steps (averaged over them), progress logged with steps/s and ETA.
+
+    ``checkpoints``: restore the latest before the first step (a run already complete returns at once,
+    with no history) and save every ``checkpoints.every`` steps and after the last.
+    """
+    done = 0
+    if checkpoints is not None and checkpoints.latest_step() is not None:
+        state = checkpoints.restore(state)
+        done = int(state.step)
+        logging.info("%s resumed at step %d/%d", name, done, config.steps)
+        if done >= config.steps:
+            return TrainResult(state, 0.0, 0.0, [], start_step=done)
     start = time.perf_counter()
     state, first = step_fn(state)
     jax.block_until_ready(first)
     compile_s = time.perf_counter() - start
-    pending, history = [first], []
+    completed, pending, history = done + 1, [first], []
     start = last_time = time.perf_counter()
-    for step in range(1, config.steps):
-        state, step_metrics = step_fn(state)
-        pending.append(step_metrics)
-        if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
+    last_completed = completed  # steps/s counts the steps after the compiling one
+    saving_s = paused_s = 0.0  # all checkpoint time; and since the last log (kept out of steps/s)
+    while True:
+        if completed % config.log_every == 0 or completed == config.steps:
             fetched = jax.device_get(pending)  # the only host sync in the loop
             now = time.perf_counter()
             record = {k: float(sum(m[k] for m in fetched) / len(fetched)) for k in fetched[0]}
-            steps_per_s = len(fetched) / max(now - last_time, 1e-9)
-            record.update(step=step + 1, steps_per_s=steps_per_s)
-            eta = (config.steps - step - 1) / steps_per_s
+            steps_per_s = (completed - last_completed) / max(now - last_time - paused_s, 1e-9)
+            record.update(step=completed, steps_per_s=steps_per_s)
+            eta = (config.steps - completed) / max(steps_per_s, 1e-9)
             logging.info(
                 "%s step %d/%d  loss %.4f  acc %.3f  %.1f steps/s  ETA %.0fs",
                 name,
-                step + 1,
+                completed,
                 config.steps,
                 record["loss"],
                 record["accuracy"],
@@ -168,6 +211,17 @@ def train(
             )
             on_log(record)
             history.append(record)
-            pending, last_time = [], now
+            pending, last_time, last_completed, paused_s = [], now, completed, 0.0
+        if checkpoints is not None and checkpoints.due(completed, config.steps):
+            save_start = time.perf_counter()
+            checkpoints.save(completed, state)
+            paused_s += time.perf_counter() - save_start
+            saving_s += time.perf_counter() - save_start
+        if completed >= config.steps:
+            break
+        state, step_metrics = step_fn(state)
+        pending.append(step_metrics)
+        completed += 1
     jax.block_until_ready(state)
-    return TrainResult(state, compile_s, time.perf_counter() - start, history)
+    train_s = time.perf_counter() - start - saving_s
+    return TrainResult(state, compile_s, train_s, history, start_step=done, checkpoint_s=saving_s)

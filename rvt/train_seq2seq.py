@@ -8,7 +8,6 @@ reuses): a pure ``train_step(state, batch)``, fused with the task's sampler -- b
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import flax.linen as nn
@@ -16,10 +15,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from absl import logging
 
+from rvt import metrics
 from rvt.tasks.seq2seq import Seq2SeqBatch, SourceTarget
-from rvt.train import TrainConfig, TrainResult, TrainState, create_state
+from rvt.train import TrainConfig, TrainResult, TrainState, create_state, run_steps
 from rvt.typing import Array, PRNGKey
 
 
@@ -36,13 +35,13 @@ def loss_fn(params, apply_fn, batch: Seq2SeqBatch):
 def train_step(state: TrainState, batch: Seq2SeqBatch) -> tuple[TrainState, dict[str, Array]]:
     """One optimizer step; metrics include gradient and parameter norms (before the update)."""
     (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, state.apply_fn, batch)
-    metrics = dict(
+    step_metrics = dict(
         loss=loss,
         accuracy=jnp.sum(_hits(logits, batch)) / jnp.maximum(jnp.sum(batch.mask), 1.0),
         grad_norm=optax.tree.norm(grads),
         param_norm=optax.tree.norm(state.params),
     )
-    return state.apply_gradients(grads=grads), metrics
+    return state.apply_gradients(grads=grads), step_metrics
 
 
 def make_train_step(task: SourceTarget, batch_size: int, key: PRNGKey):
@@ -58,14 +57,8 @@ def eval_sums(logits_BxTxV: Array, batch: Seq2SeqBatch) -> dict[str, Array]:
     """Additive statistics: the scalars :func:`rvt.metrics.summarize` reads, and [T] per-position tables."""
     ce_BxT = optax.softmax_cross_entropy_with_integer_labels(logits_BxTxV, batch.tgt_out)
     hits_BxT = _hits(logits_BxTxV, batch)
-    scored_B = jnp.sum(batch.mask, axis=-1) > 0
-    seq_ok_B = jnp.all((hits_BxT > 0) | (batch.mask == 0), axis=-1) & scored_B
     return dict(
-        loss_sum=jnp.sum(ce_BxT * batch.mask),
-        correct=jnp.sum(hits_BxT),
-        count=jnp.sum(batch.mask),
-        seq_correct=jnp.sum(seq_ok_B.astype(jnp.float32)),
-        seq_count=jnp.sum(scored_B.astype(jnp.float32)),
+        **metrics.token_sums(ce_BxT, hits_BxT, batch.mask),
         position_correct=jnp.sum(hits_BxT, axis=0),
         position_count=jnp.sum(batch.mask, axis=0),
     )
@@ -103,32 +96,4 @@ def train(
 ) -> TrainResult:
     """Train for ``config.steps`` steps; every ``log_every`` steps log and call ``on_log(record)``."""
     state = create_state(model, params, config)
-    step_fn = make_train_step(task, config.batch_size, key)
-    start = time.perf_counter()
-    state, first = step_fn(state)
-    jax.block_until_ready(first)
-    compile_s = time.perf_counter() - start
-    pending, history = [first], []
-    start = last = time.perf_counter()
-    for step in range(1, config.steps):
-        state, step_metrics = step_fn(state)
-        pending.append(step_metrics)
-        if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
-            fetched = jax.device_get(pending)  # the only host sync in the loop
-            now = time.perf_counter()
-            record = {k: float(np.mean([m[k] for m in fetched])) for k in fetched[0]}
-            record.update(step=step + 1, steps_per_s=len(fetched) / max(now - last, 1e-9))
-            logging.info(
-                "%s step %d/%d  loss %.4f  acc %.3f  %.1f steps/s",
-                name,
-                step + 1,
-                config.steps,
-                record["loss"],
-                record["accuracy"],
-                record["steps_per_s"],
-            )
-            on_log(record)
-            history.append(record)
-            pending, last = [], now
-    jax.block_until_ready(state)
-    return TrainResult(state, compile_s, time.perf_counter() - start, history)
+    return run_steps(state, make_train_step(task, config.batch_size, key), config, on_log, name)

@@ -76,7 +76,7 @@ def test_end_to_end_writes_every_file(tmp_path):
         (lambda c: setattr(c, "src_lens", "4,-2"), "src_lens:"),
         (lambda c: setattr(c, "src_lens", "four"), "src_lens:"),
         (lambda c: setattr(c, "hidden_sizes", "0"), "hidden_sizes:"),
-        (lambda c: setattr(c, "alphabet", 1), "task.alphabet:"),
+        (lambda c: setattr(c, "alphabet", 1), "alphabet:"),
         (lambda c: c.model.final_state.update(cell="bogus"), "model.final_state.cell:"),
         (lambda c: c.update(models="transformer", hidden_sizes="3"), "model.transformer.num_heads:"),  # 2 heads
         (lambda c: c.model.attention.update(depth=2), "model.attention.depth:"),

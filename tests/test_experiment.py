@@ -2,6 +2,7 @@
 
 import json
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -59,13 +60,15 @@ def test_end_to_end_writes_every_file(tmp_path):
     "change, setting",
     [
         (lambda c: setattr(c, "models", "rnn,bogus"), "models:"),
+        (lambda c: setattr(c, "models", "rnn,lstm,rnn"), "models: rnn listed twice"),
+        (lambda c: c.train.update(checkpoint_every=-1), "train.checkpoint_every:"),
         (lambda c: setattr(c, "task", "bogus"), "task:"),
         (lambda c: c.model.rnn.update(hidden_size=0), "model.rnn.hidden_size:"),
         (lambda c: c.train.update(steps=-1), "train.steps:"),
         (lambda c: c.train.update(batch_size=0), "train.batch_size:"),
-        (lambda c: c.tasks.variable_copy.update(length=5), "task.length:"),
-        (lambda c: c.tasks.variable_copy.update(min_distance=7), "task.max_distance:"),
-        (lambda c: c.tasks.variable_copy.update(vocab_size=3), "task.vocab_size:"),
+        (lambda c: c.tasks.variable_copy.update(length=5), "tasks.variable_copy.length:"),
+        (lambda c: c.tasks.variable_copy.update(min_distance=7), "tasks.variable_copy.max_distance:"),
+        (lambda c: c.tasks.variable_copy.update(vocab_size=3), "tasks.variable_copy.vocab_size:"),
         (lambda c: c.model.transformer.update(num_heads=3), "model.transformer.num_heads:"),
     ],
 )
@@ -84,8 +87,12 @@ def test_existing_run_is_not_overwritten_without_flag(tmp_path):
     with pytest.raises(ConfigError, match="^workdir: .*already holds a run"):
         copy_distance.run(tiny_config("rnn"), str(workdir))
     assert (workdir / "results.csv").read_text() == before
+    (workdir / "old_figure.png").write_bytes(b"stale")
+    (workdir / "notes.txt").write_text("the user's")
     copy_distance.run(tiny_config("transformer"), str(workdir), overwrite=True)
     assert {r["model"] for r in io.read_csv(workdir / "results.csv")} == {"transformer"}
+    assert not (workdir / "old_figure.png").exists()  # nothing of the old run stays beside the new one
+    assert (workdir / "notes.txt").read_text() == "the user's"  # what the run did not write stays
 
 
 def test_unwritable_workdir(tmp_path):
@@ -95,9 +102,9 @@ def test_unwritable_workdir(tmp_path):
         copy_distance.run(tiny_config("rnn"), str(blocker / "run"))
 
 
-def _cli(*args):
+def _cli(*args, experiment="copy_distance"):
     return subprocess.run(
-        [sys.executable, "-m", "experiments.copy_distance", *args],
+        [sys.executable, "-m", f"experiments.{experiment}", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -108,10 +115,41 @@ def _cli(*args):
 def test_cli_bad_input_is_one_line_and_exit_2(tmp_path):
     out = _cli(f"--workdir={tmp_path / 'run'}", "--config.models=rnn,nope")
     assert out.returncode == 2
-    assert out.stderr.strip().splitlines()[-1] == (
+    assert out.stderr.strip().splitlines() == [  # exactly one line: no log line before it
         "error: models: unknown model 'nope'; known: " + ", ".join(sorted(models.MODELS))
-    )
+    ]
     assert "Traceback" not in out.stderr
+    assert not (tmp_path / "run").exists()
+
+
+EXPERIMENTS = sorted(p.stem for p in pathlib.Path(ROOT, "experiments").glob("*.py") if p.stem != "__init__")
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_cli_unknown_setting_is_one_line_and_exit_2(tmp_path, experiment):
+    # ml_collections applies overrides while the flag is defined, before absl's app starts.
+    out = _cli(f"--workdir={tmp_path / 'run'}", "--config.bogus.size=1", experiment=experiment)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        "error: config.bogus.size: unknown setting (the config file lists the known ones)"
+    ]
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--config.train.steps=1.5",), "error: flag --config.train.steps=1.5: invalid literal for int()"),
+        (("stray",), "error: unexpected arguments: stray"),
+        (("--nope",), "error: Unknown command line flag 'nope'"),
+        (("--overwrite", "--resume"), "error: overwrite: cannot be combined with --resume"),
+    ],
+)
+def test_cli_flag_errors_are_one_line_and_exit_2(tmp_path, args, message):
+    out = _cli(f"--workdir={tmp_path / 'run'}", *args)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message), out.stderr
     assert not (tmp_path / "run").exists()
 
 
@@ -143,3 +181,57 @@ def test_a_cell_defined_outside_rvt_trains_through_the_experiment(tmp_path, leak
     summary = io.read_csv(tmp_path / "run" / "summary.csv")
     assert summary[0]["model"] == "leaky_test"
     assert summary[0]["accuracy"] >= 0.9  # chance is 1/8: the new cell really trained
+
+
+USER_MODULE = """
+import jax.numpy as jnp
+from rvt import models
+
+
+class LeakyCell(models.Cell):
+    leak: float = 0.5
+
+    def step(self, h, xp):
+        h = (1 - self.leak) * h + self.leak * jnp.tanh(xp + self.hh(h))
+        return h, h
+
+
+models.register_cell("leaky", LeakyCell)
+"""
+
+
+def test_cli_imports_a_users_cell_and_sets_its_fields(tmp_path):
+    """The README's recipe from the shell: --import registers the cell before the config is built."""
+    (tmp_path / "my_cells.py").write_text(USER_MODULE)
+    tiny = [
+        "--config.model.leaky.hidden_size=8",
+        "--config.tasks.variable_copy.min_distance=1",
+        "--config.tasks.variable_copy.max_distance=6",
+        "--config.tasks.variable_copy.num_symbols=1",
+        "--config.train.steps=3",
+        "--config.train.eval_batches=1",
+    ]
+    args = [
+        "--import=my_cells",
+        f"--workdir={tmp_path / 'run'}",
+        "--config.models=leaky",
+        "--config.model.leaky.leak=0.9",
+    ]
+    out = subprocess.run(
+        [sys.executable, "-m", "experiments.copy_distance", *args, *tiny],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    resolved = io.read_json(tmp_path / "run" / "config.json")["resolved"]["models"]
+    assert resolved["leaky"]["cell_options"] == [["leak", 0.9]] and resolved["leaky"]["hidden_size"] == 8
+    assert {r["model"] for r in io.read_csv(tmp_path / "run" / "results.csv")} == {"leaky"}
+
+    missing = _cli(f"--workdir={tmp_path / 'other'}", "--import=no_such_module")
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines() == [
+        "error: import: cannot import 'no_such_module': ModuleNotFoundError: No module named 'no_such_module'"
+    ]

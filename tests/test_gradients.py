@@ -72,7 +72,7 @@ def test_end_to_end_writes_every_file(tmp_path, capsys):
     "change, setting",
     [
         (lambda c: setattr(c, "models", "rnn,bogus"), "models:"),
-        (lambda c: c.tasks.copy_memory.update(delay=0), "task.delay:"),
+        (lambda c: c.tasks.copy_memory.update(delay=0), "tasks.copy_memory.delay:"),
         (lambda c: c.train.update(steps=0), "train.steps:"),
         (lambda c: c.probe.update(batch_size=0), "probe.batch_size:"),
         (lambda c: c.forget.update(biases="1,x"), "forget.biases:"),

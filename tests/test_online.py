@@ -133,7 +133,7 @@ def test_end_to_end_writes_every_file(tmp_path):
     "change, setting",
     [
         (lambda c: setattr(c, "models", "lstm,nope"), "models:"),
-        (lambda c: c.stream.update(lags=(9,)), "task.lags:"),
+        (lambda c: c.stream.update(lags=(9,)), "stream.lags:"),
         (lambda c: setattr(c, "window", 2), "window:"),
         (lambda c: setattr(c, "num_segments", 5), "num_segments:"),
         (lambda c: setattr(c, "learning_rate", 0.0), "learning_rate:"),

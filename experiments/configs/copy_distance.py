@@ -20,6 +20,8 @@ Overrides (any setting of any registered task or model can be set the same way):
   --config.tasks.variable_copy.vocab_size=20 --config.tasks.variable_copy.length=500
   --config.model.lstm.hidden_size=128 --config.model.transformer.positional=rope
   --config.train.steps=2000 --config.train.batch_size=64 --config.train.learning_rate=1e-3
+  --config.train.checkpoint_every=500      checkpoint each model's TrainState (0: never); after an
+                                           interruption, rerun the same command with --resume
   --config.seed=1
 """
 
@@ -49,6 +51,7 @@ def get_config() -> ml_collections.ConfigDict:
             eval_batches=8,
             eval_batch_size=256,
             log_every=100,
+            checkpoint_every=200,  # orbax checkpoints under <workdir>/checkpoints/<model>; 0: none
         )
     )
     return config

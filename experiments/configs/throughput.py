@@ -45,7 +45,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.models = "rnn,lstm,gru,transformer,transformer_fused"
     config.model = common.model_configs(BASE_MODELS)
     config.lengths = (1, 4, 16, 64, 256, 1024, 4096)
-    config.max_length = ml_collections.ConfigDict(dict(transformer=1024, transformer_fused=1024))
+    config.max_length = ml_collections.ConfigDict(dict(rnn=0, lstm=0, gru=0, transformer=1024, transformer_fused=1024))
     config.batch_size = 8
     config.vocab_size = 10
     config.repeats = 5

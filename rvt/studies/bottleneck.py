@@ -18,7 +18,7 @@ from absl import logging
 
 from rvt import io, metrics, plotting
 from rvt import train_seq2seq as trainer
-from rvt.errors import check
+from rvt.errors import check, settings_under
 from rvt.models import seq2seq
 from rvt.studies import common
 from rvt.tasks.seq2seq import TASKS, SourceTarget, make_seq2seq_task
@@ -98,7 +98,8 @@ def plan_runs(config: ml_collections.ConfigDict) -> list[RunPlan]:
     for task_name in task_names:
         for hidden in hiddens:
             for length in lengths:
-                task = make_seq2seq_task(task_name, src_len=length, alphabet=config.alphabet)
+                with settings_under(""):  # alphabet is a top-level setting of this experiment
+                    task = make_seq2seq_task(task_name, src_len=length, alphabet=config.alphabet)
                 for name in model_names:
                     width = seq2seq.SEQ2SEQ_MODELS[name].config_cls.width_field
                     module, model_config = seq2seq.make_seq2seq(

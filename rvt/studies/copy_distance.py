@@ -14,6 +14,7 @@ import ml_collections
 from absl import logging
 
 from rvt import io, metrics, models, plotting, train
+from rvt.checkpoint import Checkpoints
 from rvt.studies import common
 
 EXPERIMENT = "copy_distance"
@@ -21,18 +22,24 @@ RESULT_COLUMNS = ("model", "task", "distance", "accuracy", "count", "step", "see
 # chance: the task's blind-guess accuracy (rvt.tasks.Task.chance_accuracy; empty where undefined)
 
 
-def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False):
+def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False, resume: bool = False):
+    """Train every model, evaluate per distance, write the run and its figure into ``workdir``.
+
+    With ``config.train.checkpoint_every`` > 0 each model's TrainState is checkpointed under
+    ``workdir/checkpoints/<model>``; ``resume`` continues an interrupted run from there (same config
+    only): finished models are restored, not retrained, and the results are identical.
+    """
     task = common.resolve_task(config)
     plans = common.resolve_models(config, task)
     train_config = common.resolve_train(config)
-    for plan in plans:
-        logging.info("%-12s %8d parameters  %s", plan.name, plan.num_params, plan.config)
     resolved = dict(
         task=common.describe_task(config.task, task),
         models={p.name: dict(params=p.num_params, **dataclasses.asdict(p.config)) for p in plans},
         train=dataclasses.asdict(train_config),
     )
-    path = common.start_run(workdir, overwrite, EXPERIMENT, config, resolved)
+    path = common.start_run(workdir, overwrite, EXPERIMENT, config, resolved, resume)
+    for plan in plans:  # after every check: a bad setting prints its one line and nothing else
+        logging.info("%-12s %8d parameters  %s", plan.name, plan.num_params, plan.config)
 
     root = jax.random.key(config.seed)
     init_key, train_key, eval_key = jax.random.split(root, 3)
@@ -40,6 +47,9 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
     with io.MetricsWriter(path / io.METRICS) as writer:
         for plan in plans:
             params = models.init_params(plan.module, init_key, task.length)
+            checkpoints = None
+            if train_config.checkpoint_every:
+                checkpoints = Checkpoints(path / io.CHECKPOINTS / plan.name, train_config.checkpoint_every)
             result = train.train(
                 plan.module,
                 params,
@@ -48,7 +58,10 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
                 train_key,
                 name=plan.name,
                 on_log=lambda record, name=plan.name: writer.write(dict(kind="train", model=name, **record)),
+                checkpoints=checkpoints,
             )
+            if checkpoints is not None:
+                checkpoints.close()
             sums = train.evaluate(result.state, task, train_config, eval_key)
             overall = metrics.summarize(sums)
             writer.write(dict(kind="eval", model=plan.name, step=train_config.steps, **overall))
@@ -77,9 +90,13 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
                     task=config.task,
                     params=plan.num_params,
                     **overall,
-                    compile_s=result.compile_s,
-                    train_s=result.train_s,
-                    steps_per_s=(train_config.steps - 1) / max(result.train_s, 1e-9),
+                    # A resumed model reports the part trained in this process (start_step says where
+                    # it began); one restored complete has no timings.
+                    compile_s=result.compile_s if result.history else None,
+                    train_s=result.train_s if result.history else None,
+                    steps_per_s=result.steps_per_s,
+                    start_step=result.start_step,
+                    checkpoint_s=result.checkpoint_s,
                     seed=config.seed,
                 )
             )

@@ -14,6 +14,7 @@ spectral.csv, summary.csv; figures gradient_vs_distance.png, forget_products.png
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import jax
 import jax.numpy as jnp
@@ -85,6 +86,7 @@ def resolve_forget(config: ml_collections.ConfigDict, vocab_size: int) -> Forget
         "forget.biases",
         f"must be comma-separated numbers, got {raw!r}",
     )
+    check(all(math.isfinite(b) for b in biases), "forget.biases", f"must be finite, got {raw!r}")
     for field in ("length", "batch_size"):
         value = sweep[field]
         check(isinstance(value, int) and value > 0, f"forget.{field}", f"must be a positive integer, got {value!r}")

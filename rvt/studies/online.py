@@ -31,7 +31,7 @@ import optax
 from absl import logging
 
 from rvt import io, metrics, models, plotting, profiling
-from rvt.errors import check
+from rvt.errors import check, settings_under
 from rvt.models.recurrent import RecurrentLM
 from rvt.studies import common, streaming
 from rvt.tasks.base import Batch
@@ -142,7 +142,8 @@ def resolve(config: ml_collections.ConfigDict):
     known = {f.name for f in dataclasses.fields(DriftingCopyStream)}
     for key in settings:
         check(key in known, f"stream.{key}", f"unknown setting; known: {', '.join(sorted(known))}")
-    task = DriftingCopyStream(**settings)
+    with settings_under("stream"):
+        task = DriftingCopyStream(**settings)
     for field in ("num_segments", "num_streams", "window", "recovery_smooth"):
         value = config[field]
         check(
