@@ -35,7 +35,9 @@ def _is_run(config_path: pathlib.Path) -> bool:
         return False
 
 
-def prepare_workdir(path: str | os.PathLike, overwrite: bool = False, resume: bool = False) -> pathlib.Path:
+def prepare_workdir(
+    path: str | os.PathLike, overwrite: bool = False, resume: bool = False, resumable: bool = False
+) -> pathlib.Path:
     """Create ``path`` and prove it is writable. A run already there is refused, unless ``overwrite``
     (its run files and checkpoints are deleted) or ``resume`` (they are kept, to be continued)."""
     workdir = pathlib.Path(path).expanduser()
@@ -45,7 +47,8 @@ def prepare_workdir(path: str | os.PathLike, overwrite: bool = False, resume: bo
     if existing and not (overwrite or resume):
         raise ConfigError(
             f"workdir: {workdir} already holds a run ({', '.join(existing)}); "
-            "pass --overwrite to replace it, --resume to continue it, or choose another --workdir"
+            f"pass --overwrite to replace it{', --resume to continue it' if resumable else ''}, "
+            "or choose another --workdir"
         )
     if resume:
         existing = []  # keep everything

@@ -100,7 +100,15 @@ def resolve_train(config: ml_collections.ConfigDict) -> TrainConfig:
     return train_config
 
 
-def start_run(workdir: str, overwrite: bool, experiment: str, config, resolved: Mapping[str, Any], resume=False):
+def start_run(
+    workdir: str,
+    overwrite: bool,
+    experiment: str,
+    config,
+    resolved: Mapping[str, Any],
+    resume: bool = False,
+    resumable: bool = False,  # the experiment offers --resume (its message says so)
+):
     """Create the run directory and write config.json: the config as given plus what it resolved to.
 
     ``resume`` continues a run already in ``workdir`` (from its checkpoints): only with the same
@@ -115,7 +123,7 @@ def start_run(workdir: str, overwrite: bool, experiment: str, config, resolved: 
             if saved.get(key) != given[key]:
                 differ = _first_difference(saved.get(key), given[key], key)
                 raise ConfigError(f"resume: {workdir} holds a different run ({differ}); resume it with its own config")
-    path = io.prepare_workdir(workdir, overwrite, resume)
+    path = io.prepare_workdir(workdir, overwrite, resume, resumable=resumable)
     io.write_json(
         path / io.CONFIG,
         dict(

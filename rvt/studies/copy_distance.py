@@ -37,7 +37,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
         models={p.name: dict(params=p.num_params, **dataclasses.asdict(p.config)) for p in plans},
         train=dataclasses.asdict(train_config),
     )
-    path = common.start_run(workdir, overwrite, EXPERIMENT, config, resolved, resume)
+    path = common.start_run(workdir, overwrite, EXPERIMENT, config, resolved, resume, resumable=True)
     for plan in plans:  # after every check: a bad setting prints its one line and nothing else
         logging.info("%-12s %8d parameters  %s", plan.name, plan.num_params, plan.config)
 
