@@ -20,6 +20,16 @@ def check(condition: bool, setting: str, message: str) -> None:
         raise ConfigError(f"{setting}: {message}")
 
 
+def is_positive_int(value) -> bool:
+    """An int (not a bool) above zero."""
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def check_positive_int(value, setting: str) -> None:
+    """Raise ``<setting>: must be a positive integer, got <value>`` unless ``value`` is one."""
+    check(is_positive_int(value), setting, f"must be a positive integer, got {value!r}")
+
+
 @contextlib.contextmanager
 def settings_under(prefix: str, was: str = "task") -> Iterator[None]:
     """Re-name the settings of ConfigErrors raised inside: ``task.length: ...`` becomes

@@ -22,7 +22,7 @@ from flax.training import train_state
 
 from rvt import metrics as metrics_lib
 from rvt.checkpoint import Checkpoints
-from rvt.errors import check
+from rvt.errors import check, check_positive_int
 from rvt.tasks.base import Batch, Task
 from rvt.typing import PRNGKey
 
@@ -45,7 +45,7 @@ class TrainConfig:
     def validate(self) -> None:
         for field in ("steps", "batch_size", "eval_batches", "eval_batch_size", "log_every"):
             value = getattr(self, field)
-            check(isinstance(value, int) and value > 0, f"train.{field}", f"must be a positive integer, got {value!r}")
+            check_positive_int(value, f"train.{field}")
         check(
             isinstance(self.checkpoint_every, int) and self.checkpoint_every >= 0,
             "train.checkpoint_every",

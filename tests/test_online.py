@@ -7,9 +7,9 @@ import optax
 import pytest
 
 from experiments.configs import online as online_config
-from rvt import io, metrics
+from rvt import io, metrics, models
 from rvt.errors import ConfigError
-from rvt.studies import online, streaming
+from rvt.studies import online
 from rvt.tasks.stream import DriftingCopyStream
 
 KEY = jax.random.key(3)
@@ -54,7 +54,7 @@ def _config():
 def resolved():
     config = _config()
     task, plans = online.resolve(config)
-    return config, task, {name: (m, streaming.init_params(m, KEY, config.window)) for name, m in plans}
+    return config, task, {name: (m, models.init_params(m, KEY, config.window)) for name, m in plans}
 
 
 def test_carried_state_makes_segments_one_long_sequence(resolved):

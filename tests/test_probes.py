@@ -9,7 +9,6 @@ import pytest
 from rvt import models, probes
 
 H, V, T, B = 4, 5, 12, 3
-init_params = jax.jit(models.init_params, static_argnums=(0, 2))  # eager init compiles op by op: slow
 
 
 class LinearCell(models.Cell):
@@ -22,7 +21,7 @@ class LinearCell(models.Cell):
 
 def linear_rnn(lam: float):
     module = models.RecurrentLM(vocab_size=V, cells=(LinearCell(hidden_size=H),), embed_dim=H)
-    params = init_params(module, jax.random.key(0), T)
+    params = models.init_params(module, jax.random.key(0), T)
     params = jax.tree.map(lambda x: x, params)  # a mutable copy
     params["cells_0"]["ih"]["kernel"] = jnp.eye(H)
     params["cells_0"]["ih"]["bias"] = jnp.zeros(H)
@@ -58,7 +57,7 @@ def test_linear_rnn_gradient_is_lambda_to_the_k(lam):
 def lstm_run():
     """A small LSTM with random weights of size ~1, so gates vary over time, unit and example."""
     module, _ = models.make_model("lstm", dict(hidden_size=6, forget_bias=1.5), vocab_size=V, length=T)
-    params = init_params(module, jax.random.key(3), T)
+    params = models.init_params(module, jax.random.key(3), T)
     leaves, treedef = jax.tree.flatten(params)
     keys = jax.random.split(jax.random.key(4), len(leaves))
     noisy = [x + 0.5 * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys, strict=True)]
@@ -107,7 +106,7 @@ def test_forget_gate_product_equals_cell_path_gradient(lstm_run):
 
 def test_tanh_rnn_gradient_decays_no_faster_than_pascanu_allows():
     module, _ = models.make_model("rnn", dict(hidden_size=16), vocab_size=V, length=40)
-    params = init_params(module, jax.random.key(7), 40)
+    params = models.init_params(module, jax.random.key(7), 40)
     assert probes.spectral_norm(probes.recurrent_kernel(params)) == pytest.approx(1.0, abs=1e-5)  # orthogonal
     tokens_BxT = jax.random.randint(jax.random.key(8), (8, 40), 0, V)
     targets_B = jnp.zeros((8,), jnp.int32)
@@ -127,7 +126,7 @@ def test_tanh_rnn_gradient_decays_no_faster_than_pascanu_allows():
 
 def test_transformer_probe_reaches_every_position():
     module, _ = models.make_model("transformer", dict(d_model=8, num_heads=2, num_layers=1), vocab_size=V, length=T)
-    params = init_params(module, jax.random.key(9), T)
+    params = models.init_params(module, jax.random.key(9), T)
     tokens_BxT = jax.random.randint(jax.random.key(10), (B, T), 0, V)
     norms_K = np.asarray(probes.gradient_vs_distance(module, params, tokens_BxT, jnp.zeros((B,), jnp.int32)))
     assert norms_K.shape == (T,)
@@ -144,7 +143,7 @@ def test_fit_log_slope_stops_at_underflow():
 
 def test_jacobian_norm_by_power_iteration_matches_svd():
     module, _ = models.make_model("rnn", dict(hidden_size=16), vocab_size=V, length=T)
-    params = init_params(module, jax.random.key(11), T)
+    params = models.init_params(module, jax.random.key(11), T)
     params["cells_0"]["hh"]["kernel"] = 1.5 * jax.random.normal(jax.random.key(12), (16, 16)) / 4.0
     tokens_BxT = jax.random.randint(jax.random.key(13), (B, T), 0, V)
     got_TxB = np.asarray(probes.tanh_jacobian_log_norms(module, params, tokens_BxT))

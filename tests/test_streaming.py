@@ -27,7 +27,7 @@ def _module(max_len, window=0):
 
 @pytest.fixture(scope="module")
 def params():
-    return streaming.init_params(_module(16), jax.random.key(0))  # the same shapes for every max_len, window
+    return models.init_params(_module(16), jax.random.key(0), 1)  # the same shapes for every max_len, window
 
 
 @pytest.mark.parametrize("window", [0, 3])
@@ -40,7 +40,7 @@ def test_step_compiles_once_as_the_position_advances(params, window):
         return module.apply({"params": p}, state, token, method="step")
 
     jitted = jax.jit(step, donate_argnums=1)
-    state = streaming.initial_state(module, params)
+    state = models.init_state(module, params)
     positions = []
     for t in range(7):  # past the window: the ring buffer wraps
         state, logits = jitted(params, state, jnp.array([t % 5], jnp.int32))
@@ -64,10 +64,10 @@ def test_window_state_bytes_are_constant_in_max_len_and_the_cache_grows():
 @pytest.mark.parametrize("window", [0, 3])
 def test_jump_cache_marks_the_same_slots_as_stepping(params, window):
     module = _module(8, window)
-    step = streaming.make_step(module)
-    state = streaming.initial_state(module, params)
+    step = models.make_step(module)
+    state = models.init_state(module, params)
     for t in range(6):
-        jumped = streaming.jump_cache(streaming.initial_state(module, params), t + 1, jax.random.key(t))
+        jumped = streaming.jump_cache(models.init_state(module, params), t + 1, jax.random.key(t))
         assert int(jumped["pos"]) == int(state["pos"]) == t
         for got, want in zip(jumped["layers"], state["layers"], strict=True):
             np.testing.assert_array_equal(got["pos"], want["pos"])

@@ -28,7 +28,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from rvt.errors import ConfigError, check
+from rvt.errors import ConfigError, check, check_positive_int
 from rvt.models.attention import ATTENTION
 from rvt.models.recurrent import RecurrentLayer
 from rvt.models.registry import MODELS, ModelSpec, count_params
@@ -280,9 +280,7 @@ def _spec(name: str) -> ModelSpec:
 def _validate(name: str, config) -> None:
     for field in ("hidden_size", "d_model", "num_layers", "num_heads", "mlp_ratio"):
         if hasattr(config, field):
-            value = getattr(config, field)
-            ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
-            check(ok, f"model.{name}.{field}", f"must be a positive integer, got {value!r}")
+            check_positive_int(getattr(config, field), f"model.{name}.{field}")
     if isinstance(config, RNNSeq2SeqConfig):
         cells = sorted(n for n, spec in MODELS.items() if spec.cell is not None)
         check(config.cell in cells, f"model.{name}.cell", f"unknown cell {config.cell!r}; known: {', '.join(cells)}")

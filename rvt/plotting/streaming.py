@@ -30,42 +30,42 @@ def _by_mode(rows):
     return modes
 
 
-def latency_vs_position(rows):
+def _per_mode(rows, solid: str, thin: str, thin_ls: str, xlabel: str, ylabel: str, title: str):
+    """One line per (model, mode) against position: ``solid`` with markers, ``thin`` beside it."""
     fig, ax = plt.subplots(figsize=(7, 4.4))
     for (model, mode), sel in _by_mode(rows).items():
         xs = [r["position"] for r in sel]
         kw = mode_style(model, mode)
-        ax.plot(xs, [r["latency_median_s"] for r in sel], marker="o", ms=3, **kw)
-        ax.plot(xs, [r["latency_p99_s"] for r in sel], ls=":", lw=1, color=kw["color"])
-    ax.set(
-        xscale="log",
-        yscale="log",
+        ax.plot(xs, [r[solid] for r in sel], marker="o", ms=3, **kw)
+        ax.plot(xs, [r[thin] for r in sel], ls=thin_ls, lw=1, color=kw["color"])
+    ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def latency_vs_position(rows):
+    return _per_mode(
+        rows,
+        "latency_median_s",
+        "latency_p99_s",
+        ":",
         xlabel="context position (tokens, including the new one)",
         ylabel="seconds per token (batch 1)",
         title="Per-token latency: median (solid), p99 (dotted)",
     )
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    return fig
 
 
 def bytes_vs_position(rows):
-    fig, ax = plt.subplots(figsize=(7, 4.4))
-    for (model, mode), sel in _by_mode(rows).items():
-        xs = [r["position"] for r in sel]
-        kw = mode_style(model, mode)
-        ax.plot(xs, [r["state_bytes"] for r in sel], marker="o", ms=3, **kw)
-        ax.plot(xs, [r["state_bytes_used"] for r in sel], ls="--", lw=1, color=kw["color"])
-    ax.set(
-        xscale="log",
-        yscale="log",
+    return _per_mode(
+        rows,
+        "state_bytes",
+        "state_bytes_used",
+        "--",
         xlabel="context position (tokens)",
         ylabel="bytes kept between tokens",
         title="State bytes: allocated (solid), filled (dashed)",
     )
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    return fig
 
 
 def long_sequence(rows):

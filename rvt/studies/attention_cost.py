@@ -28,7 +28,7 @@ import ml_collections
 from absl import logging
 
 from rvt import io, plotting, profiling
-from rvt.errors import check
+from rvt.errors import check, check_positive_int
 from rvt.models.attention import ATTENTION, causal_mask
 from rvt.models.cells import LSTMCell
 from rvt.models.recurrent import RecurrentLayer
@@ -186,7 +186,7 @@ def resolve(config: ml_collections.ConfigDict) -> dict:
         check(name in PHASES, "phases", f"unknown phase {name!r}; known: {', '.join(PHASES)}")
     for setting in ("width", "num_heads", "mlp_ratio", "batch_size", "repeats"):
         value = config[setting]
-        check(isinstance(value, int) and value > 0, setting, f"must be a positive integer, got {value!r}")
+        check_positive_int(value, setting)
     check(config.min_time_s >= 0, "min_time_s", f"must be >= 0, got {config.min_time_s}")
     check(config.width % config.num_heads == 0, "num_heads", f"{config.num_heads} does not divide width {config.width}")
     check(config.attention in ATTENTION, "attention", f"must be one of {tuple(ATTENTION)}, got {config.attention!r}")

@@ -42,9 +42,6 @@ RESULT_COLUMNS = (
     "alphabet",
 )
 
-# Eager init compiles every op of the initialisers separately; one jit is several times faster on CPU.
-init_params = jax.jit(models.init_params, static_argnums=(0, 2))
-
 
 def resolve_delays(config: ml_collections.ConfigDict) -> tuple[int, ...]:
     raw = config.delays
@@ -91,7 +88,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
     with io.MetricsWriter(path / io.METRICS) as writer:
         for task in tasks:
             for plan in plans[task.delay]:
-                params = init_params(plan.module, init_key, task.length)
+                params = models.init_params(plan.module, init_key, task.length)
                 label = f"{plan.name} T={task.delay}"
                 result = train.train(
                     plan.module,

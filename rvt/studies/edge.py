@@ -24,7 +24,7 @@ import numpy as np
 from absl import logging
 
 from rvt import io, models, plotting, profiling
-from rvt.errors import check
+from rvt.errors import check, check_positive_int
 from rvt.studies import common, streaming
 
 EXPERIMENT = "edge"
@@ -65,11 +65,7 @@ def resolve(config: ml_collections.ConfigDict) -> list[Entry]:
     )
     for field in ("context", "repeats"):
         value = config[field]
-        check(
-            isinstance(value, int) and not isinstance(value, bool) and value > 0,
-            field,
-            f"must be a positive integer, got {value!r}",
-        )
+        check_positive_int(value, field)
     entries = []
     for name in common.parse_names(config.models, "models"):
         if name in config.variants:
@@ -121,8 +117,8 @@ def weight_bytes(params) -> dict[str, int]:
 
 
 def measure(entry: Entry, config, key) -> dict:
-    params = streaming.init_params(entry.module, key)
-    state = streaming.initial_state(entry.module, params)
+    params = models.init_params(entry.module, key, 1)
+    state = models.init_state(entry.module, params)
     step, compile_s, _, flops = streaming.compile_step(entry.module, params, state)
     # Each timing runs twice and keeps the second: the first steps of a process (or after another
     # model) pay for thread-pool start-up and cold caches, which made whichever model came first ~4x slower.

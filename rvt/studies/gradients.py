@@ -23,7 +23,7 @@ import numpy as np
 from absl import logging
 
 from rvt import io, metrics, models, plotting, probes, train
-from rvt.errors import check
+from rvt.errors import check, check_positive_int
 from rvt.models.cells import ElmanCell, LSTMCell
 from rvt.studies import common
 from rvt.typing import NO_DISTANCE
@@ -89,7 +89,7 @@ def resolve_forget(config: ml_collections.ConfigDict, vocab_size: int) -> Forget
     check(all(math.isfinite(b) for b in biases), "forget.biases", f"must be finite, got {raw!r}")
     for field in ("length", "batch_size"):
         value = sweep[field]
-        check(isinstance(value, int) and value > 0, f"forget.{field}", f"must be a positive integer, got {value!r}")
+        check_positive_int(value, f"forget.{field}")
     settings = config.model.lstm.to_dict() if "lstm" in config.model else {}
     modules = tuple(
         models.make_model("lstm", {**settings, "forget_bias": b}, vocab_size=vocab_size, length=sweep.length)[0]
@@ -109,8 +109,6 @@ def gate_curves(module, params, inputs_BxT):
 
 # The module is static: init and trained probes of one model share one executable.
 _gate_fn = jax.jit(gate_curves, static_argnums=0)
-# Eager init compiles every op of the initialisers separately; one jit is several times faster on CPU.
-init_params = jax.jit(models.init_params, static_argnums=(0, 2))
 
 
 def gate_rows(module, params, inputs_BxT, **labels) -> list[dict]:
@@ -166,11 +164,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
     task = common.resolve_task(config)
     plans = common.resolve_models(config, task)
     train_config = common.resolve_train(config)
-    check(
-        isinstance(config.probe.batch_size, int) and config.probe.batch_size > 0,
-        "probe.batch_size",
-        f"must be a positive integer, got {config.probe.batch_size!r}",
-    )
+    check_positive_int(config.probe.batch_size, "probe.batch_size")
     sweep = resolve_forget(config, task.vocab_size)
     resolved = dict(
         task=common.describe_task(config.task, task),
@@ -185,7 +179,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
     out = dict(results=[], gates=[], summary=[])
     with io.MetricsWriter(path / io.METRICS) as writer:
         for plan in plans:
-            params = init_params(plan.module, init_key, task.length)
+            params = models.init_params(plan.module, init_key, task.length)
             before = probe_model(plan, params, probe_batch, False, config.seed, out)
             result = train.train(
                 plan.module,
@@ -214,7 +208,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
         tokens_BxT = jax.random.randint(sweep_key, (sweep.batch_size, sweep.length), 0, task.vocab_size)
         # forget_bias only initialises a bias: every sweep module applies the same function, so one compile.
         for bias, module in zip(sweep.biases, sweep.modules, strict=True):
-            params = init_params(module, init_key, sweep.length)
+            params = models.init_params(module, init_key, sweep.length)
             out["gates"] += gate_rows(
                 sweep.modules[0],
                 params,

@@ -31,9 +31,9 @@ import optax
 from absl import logging
 
 from rvt import io, metrics, models, plotting, profiling
-from rvt.errors import check, settings_under
+from rvt.errors import check, check_positive_int, settings_under
 from rvt.models.recurrent import RecurrentLM
-from rvt.studies import common, streaming
+from rvt.studies import common
 from rvt.tasks.base import Batch
 from rvt.tasks.stream import DriftingCopyStream
 
@@ -146,11 +146,7 @@ def resolve(config: ml_collections.ConfigDict):
         task = DriftingCopyStream(**settings)
     for field in ("num_segments", "num_streams", "window", "recovery_smooth"):
         value = config[field]
-        check(
-            isinstance(value, int) and not isinstance(value, bool) and value > 0,
-            field,
-            f"must be a positive integer, got {value!r}",
-        )
+        check_positive_int(value, field)
     check(
         config.num_segments > task.segments_per_rule,
         "num_segments",
@@ -294,7 +290,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
     rows, recoveries, summary = [], [], []
     with io.MetricsWriter(path / io.METRICS) as writer:
         for name, module in plans:
-            params = streaming.init_params(module, init_key, config.window)
+            params = models.init_params(module, init_key, config.window)
             learner = make_learner(name, module, params, tx, config)
             start = time.perf_counter()
             new = run_learner(learner, tx, task, sample, config, writer)

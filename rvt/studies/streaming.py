@@ -39,8 +39,7 @@ import numpy as np
 from absl import logging
 
 from rvt import io, models, plotting, profiling, train
-from rvt.errors import check
-from rvt.models import stepping
+from rvt.errors import check, check_positive_int, is_positive_int
 from rvt.studies import common
 from rvt.tasks import make_task
 
@@ -65,21 +64,10 @@ LONG_COLUMNS = ("model", "mode", "T", "required_bytes", "budget_bytes", "fits", 
 # ---- step mode helpers (shared with the edge and online studies) ----
 
 
-fresh = stepping._fresh
-initial_state = stepping.init_state
-make_step = stepping.make_step
-
-
-def init_params(module, key, length: int = 1):
-    """:func:`rvt.models.init_params` jitted: one compilation costs less CPU than running every
-    initialiser op by op (it matters in the tests' time budget)."""
-    return jax.jit(lambda k: models.init_params(module, k, length))(key)
-
-
 def compile_step(module, params, state):
     """The batch-1 step compiled once: (executable, compile seconds, XLA's scratch bytes, XLA's FLOPs)."""
     start = time.perf_counter()
-    compiled = make_step(module).lower(params, state, jnp.zeros((1,), jnp.int32)).compile()
+    compiled = models.make_step(module).lower(params, state, jnp.zeros((1,), jnp.int32)).compile()
     compile_s = time.perf_counter() - start
     analysis = compiled.cost_analysis()  # read here, not via profiling.cost, which would compile again
     analysis = (analysis[0] if analysis else {}) if isinstance(analysis, list | tuple) else (analysis or {})
@@ -169,10 +157,6 @@ def grid(max_position: int, factor: float) -> list[int]:
     return sorted(p for p in points if 1 <= p <= max_position)
 
 
-def _positive_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
 @dataclasses.dataclass(frozen=True)
 class Plan:
     rnn: str
@@ -190,7 +174,7 @@ def resolve(config: ml_collections.ConfigDict) -> Plan:
     for mode in modes:
         check(mode in MODES, "modes", f"unknown mode {mode!r}; known: {', '.join(MODES)}")
     for field in ("max_position", "repeats", "naive_repeats", "window"):
-        check(_positive_int(config[field]), field, f"must be a positive integer, got {config[field]!r}")
+        check_positive_int(config[field], field)
     check(
         isinstance(config.naive_max_position, int) and config.naive_max_position >= 0,
         "naive_max_position",
@@ -202,7 +186,7 @@ def resolve(config: ml_collections.ConfigDict) -> Plan:
         f"must be > 1, got {config.grid_factor!r}",
     )
     check(
-        _positive_int(config.vocab_size) and config.vocab_size >= 4,
+        is_positive_int(config.vocab_size) and config.vocab_size >= 4,
         "vocab_size",
         f"must be an integer >= 4 (the long part's copy task needs 2 symbols, blank, marker), "
         f"got {config.vocab_size!r}",
@@ -214,7 +198,7 @@ def resolve(config: ml_collections.ConfigDict) -> Plan:
     )
     long = config.long
     for field in ("length", "batch_size"):
-        check(_positive_int(long[field]), f"long.{field}", f"must be a positive integer, got {long[field]!r}")
+        check_positive_int(long[field], f"long.{field}")
     check(long.length > 20, "long.length", f"must exceed 20 (copy_memory's 2 x 10 symbols), got {long.length}")
     long_modes = common.parse_names(long.modes, "long.modes")
     for mode in long_modes:
@@ -281,7 +265,7 @@ def _row(model, mode, position, seconds, state_bytes, used, temp, compile_s):
 
 def stepped_rows(name, mode, module, params, plan, config, key) -> list[dict]:
     """Step for real through every position to the largest (+ repeats); one row per grid position."""
-    state = initial_state(module, params)
+    state = models.init_state(module, params)
     step, compile_s, temp, _ = compile_step(module, params, state)
     count = plan.positions[-1] + config.repeats - 1
     tokens = np.asarray(jax.random.randint(key, (count,), 0, config.vocab_size))
@@ -300,8 +284,8 @@ def jump_rows(mode, params, plan, config, key) -> list[dict]:
         slots = plan.positions[-1] if mode == "kv_cache" else 2 ** math.ceil(math.log2(position))
         if module is None or module.max_len != slots:
             module = transformer_module(plan, config.vocab_size, slots)
-            step, compile_s, temp, _ = compile_step(module, params, initial_state(module, params))
-        state = jump_cache(initial_state(module, params), position, jax.random.fold_in(key, position))
+            step, compile_s, temp, _ = compile_step(module, params, models.init_state(module, params))
+        state = jump_cache(models.init_state(module, params), position, jax.random.fold_in(key, position))
         seconds, state = time_at(step, params, state, position, config.repeats)
         rows.append(
             _row(
@@ -387,7 +371,7 @@ def long_rows(plan: Plan, config, key, budget: int, rnn_params, t_params) -> lis
                 )
             )
     if "kv_step" in modes:
-        state = initial_state(transformer, t_params)
+        state = models.init_state(transformer, t_params)
         step = compile_step(transformer, t_params, state)[0]
         rows.append(
             _long_row(
@@ -479,8 +463,8 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
     path = common.start_run(workdir, overwrite, EXPERIMENT, config, resolved)
     key = jax.random.key(config.seed)
     vocab, largest = config.vocab_size, plan.positions[-1]
-    rnn_params = init_params(plan.rnn_module, key)
-    t_params = init_params(transformer_module(plan, vocab, largest), key)
+    rnn_params = models.init_params(plan.rnn_module, key, 1)
+    t_params = models.init_params(transformer_module(plan, vocab, largest), key, 1)
     rows = []
     with io.MetricsWriter(path / io.METRICS) as writer:
         for mode in plan.modes:

@@ -30,7 +30,7 @@ import ml_collections
 from absl import logging
 
 from rvt import io, models, plotting, profiling, train
-from rvt.errors import ConfigError, check
+from rvt.errors import ConfigError, check, check_positive_int
 from rvt.studies import common
 from rvt.tasks.base import Batch
 
@@ -115,7 +115,7 @@ def resolve(config: ml_collections.ConfigDict) -> tuple[list[Plan], dict]:
     lengths = parse_lengths(config.lengths, "lengths")
     for setting in ("batch_size", "repeats", "peak_size"):
         value = config[setting]
-        check(isinstance(value, int) and value > 0, setting, f"must be a positive integer, got {value!r}")
+        check_positive_int(value, setting)
     check(
         isinstance(config.vocab_size, int) and config.vocab_size >= 2,
         "vocab_size",

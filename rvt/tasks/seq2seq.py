@@ -22,7 +22,7 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
-from rvt.errors import ConfigError, check
+from rvt.errors import ConfigError, check, check_positive_int
 from rvt.typing import Array, PRNGKey
 
 BOS = 0
@@ -65,11 +65,7 @@ class SourceTarget:
         return self.src_len * math.log2(self.alphabet)
 
     def validate(self) -> None:
-        check(
-            _is_int(self.src_len) and self.src_len > 0,
-            "task.src_len",
-            f"must be a positive integer, got {self.src_len!r}",
-        )
+        check_positive_int(self.src_len, "task.src_len")
         check(
             _is_int(self.alphabet) and self.alphabet >= 2,
             "task.alphabet",

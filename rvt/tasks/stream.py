@@ -19,6 +19,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
+from rvt.errors import check_positive_int
 from rvt.tasks.base import Batch, check
 from rvt.typing import Array, PRNGKey
 
@@ -50,16 +51,8 @@ class DriftingCopyStream:
             "task.alphabet",
             f"must be an integer >= 2, got {self.alphabet!r}",
         )
-        check(
-            isinstance(self.segment_length, int) and self.segment_length >= 1,
-            "task.segment_length",
-            f"must be a positive integer, got {self.segment_length!r}",
-        )
-        check(
-            isinstance(self.segments_per_rule, int) and self.segments_per_rule >= 1,
-            "task.segments_per_rule",
-            f"must be a positive integer, got {self.segments_per_rule!r}",
-        )
+        check_positive_int(self.segment_length, "task.segment_length")
+        check_positive_int(self.segments_per_rule, "task.segments_per_rule")
         lags = tuple(self.lags)
         check(
             len(lags) >= 1 and all(isinstance(g, int) and g >= 1 for g in lags),
