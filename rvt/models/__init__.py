@@ -1,13 +1,14 @@
-"""Sequence models: tokens [B, T] -> logits [B, T, V], each with a step mode."""
+"""Sequence models: tokens [B, T] -> logits [B, T, V], each with a step mode (contract: rvt.models.base)."""
 
+from rvt.models.base import ModelConfig
 from rvt.models.cells import Cell, ElmanCell, GRUCell, LSTMCell
 from rvt.models.recurrent import RecurrentLayer, RecurrentLM
 from rvt.models.registry import (
+    CELLS,
     MODELS,
     PRESETS,
     ModelSpec,
     RecurrentConfig,
-    TransformerConfig,
     count_params,
     init_params,
     make_config,
@@ -17,15 +18,17 @@ from rvt.models.registry import (
     register_model,
 )
 from rvt.models.stepping import init_state, make_step
-from rvt.models.transformer import TransformerLM
+from rvt.models.transformer import TransformerConfig, TransformerLM
 
 __all__ = [
+    "CELLS",
     "MODELS",
     "PRESETS",
     "Cell",
     "ElmanCell",
     "GRUCell",
     "LSTMCell",
+    "ModelConfig",
     "ModelSpec",
     "RecurrentConfig",
     "RecurrentLM",

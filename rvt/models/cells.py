@@ -47,6 +47,8 @@ class Cell(nn.Module):
     hidden_size: int
     num_gates: ClassVar[int] = 1
     recurrent_bias: ClassVar[bool] = False  # a bias inside hh (GRU needs one for its candidate)
+    carry_arrays: ClassVar[int] = 1  # [B, H] arrays in the carry (state bytes)
+    pointwise_flops: ClassVar[int] = 2  # per hidden unit and step, outside the matmuls (cost model)
 
     def setup(self):
         width = self.num_gates * self.hidden_size
@@ -75,11 +77,19 @@ class Cell(nn.Module):
         """The hidden state h [B, H] inside a carry (what the next layer and probes read)."""
         return carry
 
+    def recurrence_bound(self):
+        """An upper bound on ||dh_t/dh_{t-1}||_2 where the cell has a simple one; None otherwise."""
+        return None
+
 
 class ElmanCell(Cell):
     """tanh RNN (Elman 1990): h' = tanh(W_ih x + b + W_hh h). One gate block; y = h'."""
 
     num_gates: ClassVar[int] = 1
+
+    def recurrence_bound(self):
+        """sigma_max(W_hh): |tanh'| <= 1 makes it a bound on ||dh_t/dh_{t-1}|| (Pascanu et al. 2013)."""
+        return jnp.linalg.norm(self.hh.variables["params"]["kernel"], ord=2)
 
     def step(self, h_BxH, xp_BxH):
         h_BxH = jnp.tanh(xp_BxH + self.hh(h_BxH))
@@ -96,23 +106,21 @@ class LSTMCell(Cell):
 
     forget_bias: float = 1.0
     num_gates: ClassVar[int] = 4
+    carry_arrays: ClassVar[int] = 2
+    pointwise_flops: ClassVar[int] = 10
 
     def input_bias_init(self, key, shape, dtype=jnp.float32):
         del key
         h = self.hidden_size
         return jnp.zeros(shape, dtype).at[h : 2 * h].set(self.forget_bias)
 
-    def gates(self, carry, xp_Bx4H):
-        """The four activated gates, exposed for probes (forget-gate products, saturation)."""
-        _, h_BxH = carry
-        i, f, g, o = jnp.split(xp_Bx4H + self.hh(h_BxH), 4, axis=-1)
-        return dict(i=nn.sigmoid(i), f=nn.sigmoid(f), g=jnp.tanh(g), o=nn.sigmoid(o))
-
     def step(self, carry, xp_Bx4H):
-        c_BxH, _ = carry
-        gate = self.gates(carry, xp_Bx4H)
+        c_BxH, h_BxH = carry
+        i, f, g, o = jnp.split(xp_Bx4H + self.hh(h_BxH), 4, axis=-1)
+        gate = dict(i=nn.sigmoid(i), f=nn.sigmoid(f), g=jnp.tanh(g), o=nn.sigmoid(o))
         c_BxH = gate["f"] * c_BxH + gate["i"] * gate["g"]
         h_BxH = gate["o"] * jnp.tanh(c_BxH)
+        self.sow("intermediates", "gates", dict(gate, c=c_BxH))  # probes read these: nothing recomputed
         return (c_BxH, h_BxH), h_BxH
 
     def initial_carry(self, batch_size):
@@ -133,6 +141,7 @@ class GRUCell(Cell):
 
     num_gates: ClassVar[int] = 3
     recurrent_bias: ClassVar[bool] = True
+    pointwise_flops: ClassVar[int] = 8
 
     def step(self, h_BxH, xp_Bx3H):
         xr, xz, xn = jnp.split(xp_Bx3H, 3, axis=-1)

@@ -15,6 +15,13 @@ from rvt.models.cells import Carry, Cell
 from rvt.typing import Array
 
 
+def _recorded_step(cell: Cell, carry: Carry, xp_BxGH: Array) -> tuple[Carry, Array]:
+    """One scanned step that also sows what probes read: the carry it starts from and its input."""
+    cell.sow("intermediates", "carry", carry)
+    cell.sow("intermediates", "xp", xp_BxGH)
+    return cell.step(carry, xp_BxGH)
+
+
 class RecurrentLayer(nn.Module):
     """One cell over a sequence: [B, T, D] -> (final carry, [B, T, H])."""
 
@@ -29,13 +36,16 @@ class RecurrentLayer(nn.Module):
         if carry is None:
             carry = self.cell.initial_carry(xp_TxBxGH.shape[1])
         scan = nn.scan(
-            lambda cell, c, xp: cell.step(c, xp),
+            _recorded_step,
             variable_broadcast="params",
+            variable_axes={"intermediates": 0},  # what a step sows is stacked over time: [T, ...]
             split_rngs={"params": False},
             unroll=self.unroll,
         )
         carry, y_TxBxH = scan(self.cell, carry, xp_TxBxGH)
-        return carry, jnp.swapaxes(y_TxBxH, 0, 1)
+        y_BxTxH = jnp.swapaxes(y_TxBxH, 0, 1)
+        self.sow("intermediates", "hidden", y_BxTxH)
+        return carry, y_BxTxH
 
     def step(self, carry: Carry, x_BxD: Array) -> tuple[Carry, Array]:
         """One time step with the same parameters (step mode)."""
@@ -64,7 +74,7 @@ class RecurrentLM(nn.Module):
         return self.embedding(tokens_BxT)
 
     def from_embeddings(self, x_BxTxD: Array, state=None) -> tuple[tuple, Array]:
-        """The part after the embedding: lets probes differentiate with respect to the inputs."""
+        """The part after the embedding (probes differentiate with respect to x); returns the carries."""
         state = state if state is not None else (None,) * len(self.layers)
         carries = []
         h = x_BxTxD
@@ -96,3 +106,18 @@ class RecurrentLM(nn.Module):
             carry, h = layer.step(carry, h)
             carries.append(carry)
         return tuple(carries), self.head(h)
+
+    def init_stream(self, batch_size: int, window: int) -> tuple:
+        """Online learning carries the state across segments (truncated BPTT): ``window`` is unused."""
+        del window
+        return self.initial_state(batch_size)
+
+    def stream(self, memory: tuple, tokens_BxL: Array) -> tuple[tuple, Array]:
+        return self.from_embeddings(self.embed(tokens_BxL), memory)
+
+    def recur(self, carry, xp_BxGH: Array):
+        """The first layer's recurrence alone, on a carry and a projected input (Jacobian probes)."""
+        return self.cells[0].step(carry, xp_BxGH)[0]
+
+    def recurrence_bound(self):
+        return self.cells[0].recurrence_bound()

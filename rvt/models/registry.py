@@ -1,114 +1,129 @@
-"""Model name -> (typed config, constructor): the one place a model name is resolved.
+"""Model name -> typed config: the one place a model name is resolved.
 
-Every registered model maps tokens [B, T] -> logits [B, T, V] and has ``initial_state`` / ``step``.
 ``make_model(name, settings, vocab_size=..., length=...)`` turns a plain mapping of settings (from an
-ml_collections config) into a frozen, validated config dataclass and the flax module built from it.
+ml_collections config) into the model's frozen, validated config dataclass and the flax module it builds.
 Errors name the setting: ``model.lstm.hidden_size: must be a positive integer, got 0``.
 
 Add a recurrent model by registering its cell: ``register_cell("mgu", MGUCell)`` makes a model "mgu"
-whose settings are :class:`RecurrentConfig`'s plus the cell's own fields. Add any other model with
-``register_model(name, ModelSpec(config_cls, build))``.
+whose settings are :class:`RecurrentConfig`'s plus the cell's own fields. Add a model of another kind
+with ``register_model(name, MyConfig, preset=...)`` (see :mod:`rvt.models.base` for the contract).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from rvt.errors import ConfigError, check, check_positive_int
-from rvt.models.attention import ATTENTION
+from rvt.errors import ConfigError, check
+from rvt.models.base import FLOAT_BYTES, ModelConfig, dense_flops
 from rvt.models.cells import Cell, ElmanCell, GRUCell, LSTMCell
 from rvt.models.recurrent import RecurrentLM
-from rvt.models.transformer import POSITIONAL, TransformerLM
+from rvt.models.transformer import TransformerConfig
+
+CELLS: dict[str, type[Cell]] = {}
 
 
 @dataclasses.dataclass(frozen=True)
-class RecurrentConfig:
+class RecurrentConfig(ModelConfig):
     """A stack of ``num_layers`` cells of width ``hidden_size`` over an embedding of ``embed_dim``."""
 
     hidden_size: int = 128
     num_layers: int = 1
     embed_dim: int = 0  # 0: same as hidden_size
     unroll: int = 1  # lax.scan unroll factor (speed only)
+    cell: str = ""  # the registered cell (set by the registry, not a user setting)
     cell_options: tuple[tuple[str, Any], ...] = ()  # the cell's own fields, e.g. forget_bias
 
+    @property
+    def cell_cls(self) -> type[Cell]:
+        return CELLS[self.cell]
 
-@dataclasses.dataclass(frozen=True)
-class TransformerConfig:
-    """A causal pre-LN decoder; ``max_len`` 0 means the task's sequence length."""
+    @property
+    def width(self) -> int:
+        return self.embed_dim or self.hidden_size
 
-    d_model: int = 64
-    num_layers: int = 2
-    num_heads: int = 4
-    mlp_ratio: int = 4
-    positional: str = "sinusoidal"  # one of POSITIONAL
-    attention: str = "vmapped"  # "vmapped" (attend lifted by vmap) or "fused"
-    max_len: int = 0
-    window: int = 0  # sliding-window attention size; 0 = full causal
+    def build(self, vocab_size: int, length: int) -> nn.Module:
+        del length
+        options = dict(self.cell_options)
+        cells = tuple(self.cell_cls(hidden_size=self.hidden_size, **options) for _ in range(self.num_layers))
+        return RecurrentLM(vocab_size=vocab_size, cells=cells, embed_dim=self.width, unroll=self.unroll)
+
+    def _layer_inputs(self) -> list[int]:
+        return [self.width] + [self.hidden_size] * (self.num_layers - 1)
+
+    def num_params(self, vocab_size: int) -> int:
+        g, h = self.cell_cls.num_gates, self.hidden_size
+        layers = sum(d * g * h + g * h + h * g * h + (g * h if self.cell_cls.recurrent_bias else 0) for d in self._layer_inputs())
+        return vocab_size * self.width + layers + h * vocab_size + vocab_size
+
+    def flops_per_token(self, vocab_size: int, context: int) -> float:
+        del context  # a recurrence costs the same at every position
+        g, h = self.cell_cls.num_gates, self.hidden_size
+        layers = sum(dense_flops(d, g * h) + dense_flops(h, g * h) + self.cell_cls.pointwise_flops * h for d in self._layer_inputs())
+        return layers + dense_flops(h, vocab_size)
+
+    def state_bytes(self, context: int, batch_size: int = 1) -> int:
+        del context
+        return self.num_layers * self.cell_cls.carry_arrays * batch_size * self.hidden_size * FLOAT_BYTES
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
-    """How to build one registered model: its config class and ``build(config, vocab, length)``."""
+    """One registered model: its config class, the cell of a recurrent one, its preset settings."""
 
-    config_cls: type
-    build: Callable[[Any, int, int], nn.Module]
-    cell: type[Cell] | None = None  # recurrent models: the cell class whose fields are settings too
+    config_cls: type[ModelConfig]
+    cell: type[Cell] | None = None
+    preset: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 MODELS: dict[str, ModelSpec] = {}
 
-# Presets matched in parameter count (~33K at vocab 10; tests/test_models.py pins the counts).
-PRESETS: dict[str, dict[str, Any]] = {
-    "rnn": dict(hidden_size=128),
-    "lstm": dict(hidden_size=64),
-    "gru": dict(hidden_size=74),
-    "transformer": dict(d_model=48, num_layers=1, num_heads=2),
-}
 
-
-def _build_recurrent(cell_cls: type[Cell]):
-    def build(config: RecurrentConfig, vocab_size: int, length: int) -> nn.Module:
-        del length
-        options = dict(config.cell_options)
-        cells = tuple(cell_cls(hidden_size=config.hidden_size, **options) for _ in range(config.num_layers))
-        return RecurrentLM(
-            vocab_size=vocab_size,
-            cells=cells,
-            embed_dim=config.embed_dim or config.hidden_size,
-            unroll=config.unroll,
-        )
-
-    return build
-
-
-def _build_transformer(config: TransformerConfig, vocab_size: int, length: int) -> nn.Module:
-    fields = dataclasses.asdict(config)
-    fields["max_len"] = config.max_len or length
-    return TransformerLM(vocab_size=vocab_size, **fields)
-
-
-def register_model(name: str, spec: ModelSpec) -> None:
+def register_model(name: str, config_cls: type[ModelConfig], preset: Mapping[str, Any] | None = None) -> None:
+    """Register model ``name`` built by ``config_cls`` (a :class:`ModelConfig`); ``preset`` overrides the
+    config's defaults in every experiment's config (parameter-matched sizes)."""
     if name in MODELS:
         raise ValueError(f"model {name!r} is already registered")
-    MODELS[name] = spec
+    MODELS[name] = ModelSpec(config_cls, preset=dict(preset or {}))
 
 
-def register_cell(name: str, cell_cls: type[Cell]) -> None:
+def register_cell(name: str, cell_cls: type[Cell], preset: Mapping[str, Any] | None = None) -> None:
     """Register a recurrent model named ``name`` built from ``cell_cls`` (a :class:`Cell`)."""
-    register_model(name, ModelSpec(RecurrentConfig, _build_recurrent(cell_cls), cell=cell_cls))
+    if name in MODELS:
+        raise ValueError(f"model {name!r} is already registered")
+    CELLS[name] = cell_cls
+    MODELS[name] = ModelSpec(RecurrentConfig, cell=cell_cls, preset=dict(preset or {}))
 
 
-register_cell("rnn", ElmanCell)
-register_cell("lstm", LSTMCell)
-register_cell("gru", GRUCell)
-register_model("transformer", ModelSpec(TransformerConfig, _build_transformer))
+# Presets matched in parameter count (~33K at vocab 10; tests/test_models.py pins the counts).
+register_cell("rnn", ElmanCell, preset=dict(hidden_size=128))
+register_cell("lstm", LSTMCell, preset=dict(hidden_size=64))
+register_cell("gru", GRUCell, preset=dict(hidden_size=74))
+register_model("transformer", TransformerConfig, preset=dict(d_model=48, num_layers=1, num_heads=2))
+
+
+class _Presets(Mapping):
+    """``PRESETS[name]``: the preset settings of every registered model (a live view of MODELS)."""
+
+    def __getitem__(self, name):
+        return dict(MODELS[name].preset)
+
+    def __iter__(self):
+        return iter(MODELS)
+
+    def __len__(self):
+        return len(MODELS)
+
+
+PRESETS: Mapping[str, dict[str, Any]] = _Presets()
+
+_INTERNAL = ("cell", "cell_options")
 
 
 def _cell_fields(cell_cls: type[Cell]) -> dict[str, Any]:
@@ -119,8 +134,7 @@ def _cell_fields(cell_cls: type[Cell]) -> dict[str, Any]:
 def model_settings(name: str) -> dict[str, Any]:
     """Every setting of model ``name`` with its default (for configs, docs and error messages)."""
     spec = _spec(name)
-    settings = {f.name: f.default for f in dataclasses.fields(spec.config_cls)}
-    settings.pop("cell_options", None)
+    settings = {f.name: f.default for f in dataclasses.fields(spec.config_cls) if f.name not in _INTERNAL}
     if spec.cell is not None:
         settings.update(_cell_fields(spec.cell))
     return settings
@@ -132,54 +146,30 @@ def _spec(name: str) -> ModelSpec:
     return MODELS[name]
 
 
-def make_config(name: str, settings: Mapping[str, Any]):
+def make_config(name: str, settings: Mapping[str, Any]) -> ModelConfig:
     """Validate ``settings`` for model ``name`` and return its frozen config dataclass."""
     spec = _spec(name)
     known = model_settings(name)
     for key in settings:
         check(key in known, f"model.{name}.{key}", f"unknown setting; known: {', '.join(known)}")
-    fields = {f.name for f in dataclasses.fields(spec.config_cls)}
+    fields = {f.name for f in dataclasses.fields(spec.config_cls)} - set(_INTERNAL)
     main = {k: v for k, v in settings.items() if k in fields}
-    options = tuple(sorted((k, v) for k, v in settings.items() if k not in fields))
-    config = spec.config_cls(**main, **({"cell_options": options} if spec.cell else {}))
-    _validate(name, config)
+    if spec.cell is not None:
+        options = tuple(sorted((k, v) for k, v in settings.items() if k not in fields))
+        main.update(cell=name, cell_options=options)
+    try:
+        config = spec.config_cls(**main)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"model.{name}: {e}") from None
+    config.validate(name)
     return config
-
-
-def _validate(name: str, config) -> None:
-    for field in ("hidden_size", "num_layers", "d_model", "num_heads", "mlp_ratio", "unroll"):
-        if hasattr(config, field):
-            check_positive_int(getattr(config, field), f"model.{name}.{field}")
-    for field in ("embed_dim", "max_len", "window"):
-        if hasattr(config, field):
-            value = getattr(config, field)
-            check(isinstance(value, int) and value >= 0, f"model.{name}.{field}", f"must be >= 0, got {value!r}")
-    if isinstance(config, TransformerConfig):
-        check(config.positional in POSITIONAL, f"model.{name}.positional", f"must be one of {POSITIONAL}")
-        check(config.attention in ATTENTION, f"model.{name}.attention", f"must be one of {tuple(ATTENTION)}")
-        check(
-            config.d_model % config.num_heads == 0,
-            f"model.{name}.num_heads",
-            f"{config.num_heads} does not divide d_model {config.d_model}",
-        )
-        head_dim = config.d_model // config.num_heads
-        check(
-            config.positional != "rope" or head_dim % 2 == 0,
-            f"model.{name}.positional",
-            f"rope needs an even head width, got {head_dim}",
-        )
 
 
 def make_model(name: str, settings: Mapping[str, Any], *, vocab_size: int, length: int):
     """Build model ``name``: returns ``(module, config)``. ``length`` is the task's sequence length."""
     config = make_config(name, settings)
-    if isinstance(config, TransformerConfig) and config.max_len:
-        check(
-            config.max_len >= length,
-            f"model.{name}.max_len",
-            f"{config.max_len} is shorter than the task's sequence length {length}",
-        )
-    return _spec(name).build(config, vocab_size, length), config
+    config.check_length(name, length)
+    return config.build(vocab_size, length), config
 
 
 def count_params(params) -> int:
