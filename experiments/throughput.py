@@ -6,21 +6,8 @@ The config file (experiments/configs/throughput.py) documents every override, th
 expected result. This file is intentionally kept short: the work is in rvt.studies.throughput.
 """
 
-import pathlib
-
-from absl import app, flags
-
-from rvt.studies import common, throughput
-
-_CONFIG = common.config_flag(str(pathlib.Path(__file__).parent / "configs" / "throughput.py"))
-_WORKDIR = flags.DEFINE_string("workdir", "runs/throughput", "Where the run's files go.")
-_OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace a run already in --workdir.")
-
-
-def main(argv):
-    del argv  # common.parse_flags has refused stray arguments
-    common.main_guard(lambda: throughput.run(_CONFIG.value, _WORKDIR.value, _OVERWRITE.value))
-
+from experiments import _app
+from rvt.studies import throughput
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=common.parse_flags)
+    _app.main(throughput)

@@ -64,6 +64,24 @@ def eval_sums(logits_BxTxV: Array, batch: Batch, num_distances: int) -> dict[str
     )
 
 
+def position_sums(logits_BxTxV: Array, batch) -> dict[str, Array]:
+    """Additive statistics of one batch: the scalars of :func:`token_sums` and [T] per-position tables
+    ``position_correct, position_count`` (accuracy by output position)."""
+    ce_BxT = optax.softmax_cross_entropy_with_integer_labels(logits_BxTxV, batch.targets)
+    hits_BxT = correct(logits_BxTxV, batch) * batch.mask
+    return dict(
+        **token_sums(ce_BxT, hits_BxT, batch.mask),
+        position_correct=jnp.sum(hits_BxT, axis=0),
+        position_count=jnp.sum(batch.mask, axis=0),
+    )
+
+
+def position_rows(sums: dict) -> list[dict]:
+    """One row per output position: ``position, accuracy``."""
+    correct_T, count_T = np.asarray(sums["position_correct"]), np.asarray(sums["position_count"])
+    return [dict(position=t, accuracy=float(correct_T[t] / max(count_T[t], 1.0))) for t in range(len(count_T))]
+
+
 def summarize(sums: dict) -> dict[str, float]:
     """Host-side ratios of accumulated :func:`eval_sums`."""
     sums = jax.device_get(sums)

@@ -1,16 +1,17 @@
-"""Probes of long-range credit assignment: gradient against distance, forget-gate products, spectra.
+"""Probes of long-range credit assignment: gradient against distance, gates, step Jacobians.
+
+Every probe works through the model contract (:mod:`rvt.models.base`), on any registered model:
 
 * :func:`gradient_vs_distance` -- ``|| d loss_{T-1} / d x_{T-1-k} ||`` for every k in one vjp through the
-  model's ``from_embeddings`` (any registered model: recurrent or Transformer).
-* :func:`cell_trajectory` -- a recurrent layer's scan rerun in plain JAX with the cell's own params,
-  recording what the model hides (hidden states, LSTM gates); tested equal to the model's own forward.
-* :func:`forget_products` and :func:`cell_path_gradient` -- for an LSTM, ``prod f`` along the path and
-  ``d c_{T-1} / d c_{T-1-k}`` along the cell path with the gates held fixed (one vjp): the same numbers.
-* :func:`spectral_norm`, :func:`tanh_jacobian_log_norms`, :func:`fit_log_slope` -- the tanh RNN's
-  Pascanu et al. (2013) bound: ``log ||dh_T/dh_{T-k}|| / k <= mean log ||diag(tanh') W|| <= log sigma_max``.
+  model's ``from_embeddings``.
+* :func:`intermediates` / :func:`sown` -- what the model sowed on its forward pass (flax ``sow``): hidden
+  states, the carries and inputs of each step, an LSTM's gates. Nothing is recomputed by hand.
+* :func:`forget_products` and :func:`cell_path_gradient` -- from sown forget gates, ``prod f`` along the
+  path and ``d c_{T-1} / d c_{T-1-k}`` along the cell path with the gates held fixed (one vjp).
+* :func:`step_jacobian_log_norms`, :func:`recurrence_bound`, :func:`fit_log_slope` -- Pascanu et al.
+  (2013): ``log ||dh_T/dh_{T-k}|| / k <= mean log ||dh_t/dh_{t-1}|| <= log sigma_max`` (tanh RNN).
 
-Everything reads the first layer's cell (``params['cells_0']``), whose input is the embedding. The probes
-taking a module are jitted with the module static (flax modules hash by their settings).
+The probes taking a module are jitted with the module static (flax modules hash by their settings).
 """
 
 from __future__ import annotations
@@ -22,15 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rvt.models.cells import Cell, ElmanCell, LSTMCell
-from rvt.models.recurrent import RecurrentLM
 from rvt.typing import Array, Params
-
-
-def _logits(module, params: Params, x_BxTxD: Array) -> Array:
-    out = module.apply({"params": params}, x_BxTxD, method="from_embeddings")
-    # RecurrentLM returns (carries, logits); TransformerLM returns logits.
-    return out[1] if isinstance(module, RecurrentLM) else out
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -43,7 +36,7 @@ def gradient_vs_distance(module, params: Params, inputs_BxT: Array, targets_B: A
     x_BxTxD = module.apply({"params": params}, inputs_BxT, method="embed")
 
     def last_loss(x):
-        logits_BxV = _logits(module, params, x)[:, -1]
+        logits_BxV = module.apply({"params": params}, x, method="from_embeddings")[1][:, -1]
         return jnp.sum(optax.softmax_cross_entropy_with_integer_labels(logits_BxV, targets_B))
 
     grads_BxTxD = jax.grad(last_loss)(x_BxTxD)
@@ -51,49 +44,71 @@ def gradient_vs_distance(module, params: Params, inputs_BxT: Array, targets_B: A
     return jnp.mean(norms_BxT, axis=0)[::-1]  # position T-1-k -> index k
 
 
-def first_cell(module) -> tuple[Cell, str]:
-    """The first layer's cell and its params key; probes of cells need a RecurrentLM."""
-    if not isinstance(module, RecurrentLM):
-        raise TypeError(f"cell probes need a RecurrentLM, got {type(module).__name__}")
-    return module.cells[0], "cells_0"
+@functools.partial(jax.jit, static_argnums=0)
+def intermediates(module, params: Params, inputs_BxT: Array) -> dict:
+    """Everything the model sows on a forward pass over ``inputs_BxT`` (flax ``sow``), as a nested dict."""
+    _, state = module.apply({"params": params}, inputs_BxT, mutable=["intermediates"])
+    return state.get("intermediates", {})
+
+
+def sown(tree: dict, name: str):
+    """The first value sown under ``name`` (depth-first: the first layer before later ones); None if the
+    model sows nothing by that name. flax keeps sown values in a tuple; this returns its first entry."""
+    if not isinstance(tree, dict):
+        return None
+    if name in tree:
+        return tree[name][0]
+    for key in sorted(tree):
+        found = sown(tree[key], name)
+        if found is not None:
+            return found
+    return None
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3))
-def cell_trajectory(module, params: Params, inputs_BxT: Array, record=None) -> dict[str, Array]:
-    """Rerun the first layer over the sequence; returns ``record(cell, carry_prev, xp)`` per step, [T, ...].
+def step_jacobian_log_norms(module, params: Params, inputs_BxT: Array, iterations: int = 200):
+    """``log || d carry_t / d carry_{t-1} ||_2`` of the first recurrent layer per step and example: [T, B].
 
-    ``record`` is called inside the cell's scope (``cell.apply(..., method=...)``), so it can call
-    ``cell.gates``. The default records the carry after each step. Carries start at zero, as in the model.
+    Reads the carries and projected inputs the layer sowed on the forward pass and differentiates the
+    model's own recurrence (``recur``) at them: any cell, nothing recomputed by hand. The norm comes from
+    power iteration on J^T J (a jvp and a vjp per iteration; every row of the batch is its own block),
+    which converges from below. Models that sow no carry (attention) return None. Averaged over t this is
+    the per-step rate the trajectory allows, between the fitted gradient slope and the Pascanu et al.
+    (2013) bound ``log sigma_max(W_hh)`` of a tanh RNN (:func:`recurrence_bound`).
     """
-    cell, key = first_cell(module)
-    cell_vars = {"params": params[key]}
-    x_BxTxD = module.apply({"params": params}, inputs_BxT, method="embed")
-    xp_TxBxGH = cell.apply(cell_vars, jnp.swapaxes(x_BxTxD, 0, 1), method="project")
-    record = record or (lambda c, carry, xp: dict(carry=c.step(carry, xp)[0]))
+    tree = intermediates(module, params, inputs_BxT)
+    carry, xp = sown(tree, "carry"), sown(tree, "xp")
+    if carry is None or xp is None:
+        return None
+    steps, batch = xp.shape[:2]
+    flat = lambda tree_: jax.tree.map(lambda x: x.reshape(steps * batch, *x.shape[2:]), tree_)
+    carry_N, xp_N = flat(carry), flat(xp)
+    recur = lambda c: module.apply({"params": params}, c, xp_N, method="recur")
+    _, vjp = jax.vjp(recur, carry_N)
 
-    def step_and_record(c, carry, xp):
-        return c.step(carry, xp)[0], record(c, carry, xp)
+    def row_norms(tree_):
+        return jnp.sqrt(sum(jnp.sum(x.reshape(x.shape[0], -1) ** 2, axis=-1) for x in jax.tree.leaves(tree_)))
 
-    def step(carry, xp_BxGH):
-        return cell.apply(cell_vars, carry, xp_BxGH, method=step_and_record)
+    def normalise(tree_):
+        norms = row_norms(tree_)
+        return jax.tree.map(lambda x: x / norms.reshape(-1, *([1] * (x.ndim - 1))), tree_)
 
-    _, recorded = jax.lax.scan(step, cell.initial_carry(inputs_BxT.shape[0]), xp_TxBxGH)
-    return recorded
+    def power_step(_, v):
+        return normalise(vjp(jax.jvp(recur, (carry_N,), (v,))[1])[0])
+
+    leaves, treedef = jax.tree.flatten(carry_N)
+    keys = jax.random.split(jax.random.key(0), len(leaves))
+    v0 = normalise(
+        jax.tree.unflatten(treedef, [jax.random.normal(k, x.shape) for k, x in zip(keys, leaves, strict=True)])
+    )
+    v = jax.lax.fori_loop(0, iterations, power_step, v0)
+    return jnp.log(row_norms(jax.jvp(recur, (carry_N,), (v,))[1])).reshape(steps, batch)
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def lstm_gates(module, params: Params, inputs_BxT: Array) -> dict[str, Array]:
-    """The first LSTM layer's gates ``i, f, g, o`` and cell state ``c`` at every step, each [T, B, H]."""
-    cell, _ = first_cell(module)
-    if not isinstance(cell, LSTMCell):
-        raise TypeError(f"lstm_gates needs an LSTMCell, got {type(cell).__name__}")
-
-    def record(c, carry, xp):
-        gates = c.gates(carry, xp)
-        c_new = gates["f"] * carry[0] + gates["i"] * gates["g"]
-        return dict(gates, c=c_new)
-
-    return cell_trajectory(module, params, inputs_BxT, record)
+def recurrence_bound(module, params: Params) -> float | None:
+    """The model's own upper bound on ||dh_t/dh_{t-1}|| (tanh RNN: sigma_max(W_hh)); None where none."""
+    bound = module.apply({"params": params}, method="recurrence_bound")
+    return None if bound is None else float(bound)
 
 
 def forget_products(f_TxBxH: Array) -> Array:
@@ -129,42 +144,6 @@ def cell_path_gradient(gates: dict[str, Array]) -> Array:
     # e_s is added after step s's update, so d c_{T-1} / d e_s = d c_{T-1} / d c_s.
     grads_TxBxH = jax.grad(final_cell)(jnp.zeros_like(f))
     return grads_TxBxH[::-1]
-
-
-def spectral_norm(matrix: Array) -> float:
-    """Largest singular value."""
-    return float(np.linalg.norm(np.asarray(matrix, np.float64), ord=2))
-
-
-def recurrent_kernel(params: Params) -> Array:
-    """The first layer's recurrent matrix W_hh [H, G*H] (flax Dense: h' = h @ W)."""
-    return params["cells_0"]["hh"]["kernel"]
-
-
-@functools.partial(jax.jit, static_argnums=(0, 3))
-def tanh_jacobian_log_norms(module, params: Params, inputs_BxT: Array, iterations: int = 200) -> Array:
-    """``log || d h_t / d h_{t-1} ||_2 = log || diag(1 - h_t^2) W^T ||_2`` per step and example: [T, B].
-
-    Averaged over t this is the per-step rate the actual trajectory allows, between the fitted slope of
-    the gradient and log sigma_max (|tanh'| <= 1 is what makes the latter a bound). The norm comes from
-    power iteration on J^T J = W diag(d^2) W^T -- matmuls only, where a batched SVD of T*B matrices is
-    slow on CPU -- and converges to the norm from below.
-    """
-    cell, _ = first_cell(module)
-    if not isinstance(cell, ElmanCell):
-        raise TypeError(f"tanh_jacobian_log_norms needs an ElmanCell, got {type(cell).__name__}")
-    h_TxBxH = cell_trajectory(module, params, inputs_BxT)["carry"]
-    d2_TxBxH = (1.0 - h_TxBxH**2) ** 2
-    kernel_HxH = recurrent_kernel(params)
-
-    def power_step(_, v_TxBxH):
-        v_TxBxH = ((v_TxBxH @ kernel_HxH) * d2_TxBxH) @ kernel_HxH.T
-        return v_TxBxH / jnp.linalg.norm(v_TxBxH, axis=-1, keepdims=True)
-
-    v0 = jax.random.normal(jax.random.key(0), h_TxBxH.shape)
-    v_TxBxH = jax.lax.fori_loop(0, iterations, power_step, v0 / jnp.linalg.norm(v0, axis=-1, keepdims=True))
-    jv_TxBxH = (v_TxBxH @ kernel_HxH) * jnp.sqrt(d2_TxBxH)  # J v, written in the row-vector convention
-    return jnp.log(jnp.linalg.norm(jv_TxBxH, axis=-1))
 
 
 def fit_log_slope(norms_K, first: int = 1, floor: float = 1e-30) -> tuple[float, int, int]:

@@ -4,8 +4,8 @@
   on results before reading the clock, and returns the median of repeated runs.
 * :func:`cost` reads FLOPs and bytes from XLA's cost and memory analyses of the compiled function,
   without running it (so it works for sizes that would not fit).
-* :func:`profile` does both from one compilation; :func:`loop_corrected_flops` undoes XLA's habit of
-  counting a loop body once, whatever its trip count (a ``lax.scan`` over T steps).
+* :func:`profile` does both from one compilation; :func:`traced_flops` counts FLOPs on the jaxpr, where
+  XLA's count charges a loop body once, whatever its trip count (a ``lax.scan`` over T steps).
 * :func:`matmul_peak` measures this machine's achieved matmul FLOP/s, the peer every utilisation
   figure is divided by, in the same process.
 * :func:`fit_exponent` is the log-log least-squares slope used for "time grows like T^k".
@@ -14,6 +14,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -73,17 +75,25 @@ class Cost:
     output_bytes: int
     temp_bytes: int
 
+    alias_bytes: int = 0  # outputs that reuse a donated argument's buffer
+
     @property
     def total_bytes(self) -> int:
         return self.argument_bytes + self.output_bytes + self.temp_bytes
 
+    @property
+    def resident_bytes(self) -> int:
+        """What the executable needs resident at once: arguments, outputs and scratch, less donated aliases."""
+        return self.total_bytes - self.alias_bytes
+
 
 def cost(fn: Callable, *args: Any) -> Cost:
     """FLOPs and memory of ``jit(fn)(*args)`` from XLA's analyses; ``args`` may be ShapeDtypeStructs."""
-    return _analyse(jax.jit(fn).lower(*args).compile())
+    return analyse(jax.jit(fn).lower(*args).compile())
 
 
-def _analyse(compiled) -> Cost:
+def analyse(compiled) -> Cost:
+    """XLA's cost and memory analyses of a compiled executable."""
     analysis = compiled.cost_analysis()
     if isinstance(analysis, Sequence):  # older jax returned one dict per computation
         analysis = analysis[0] if analysis else {}
@@ -95,6 +105,7 @@ def _analyse(compiled) -> Cost:
         argument_bytes=int(getattr(memory, "argument_size_in_bytes", 0)),
         output_bytes=int(getattr(memory, "output_size_in_bytes", 0)),
         temp_bytes=int(getattr(memory, "temp_size_in_bytes", 0)),
+        alias_bytes=int(getattr(memory, "alias_size_in_bytes", 0)),
     )
 
 
@@ -107,17 +118,85 @@ def profile(fn: Callable, *args, repeats: int = 10, min_time_s: float = 0.0) -> 
     compiled = jax.jit(fn).lower(*args).compile()
     jax.block_until_ready(compiled(*args))
     compile_s = time.perf_counter() - start
-    return _timing(compile_s, lambda: compiled(*args), repeats, min_time_s), _analyse(compiled)
+    return _timing(compile_s, lambda: compiled(*args), repeats, min_time_s), analyse(compiled)
 
 
-def loop_corrected_flops(flops: float, step_flops: float, trips: int) -> float:
-    """A scan's true FLOPs from XLA's count, which charges a while loop's body once, not once per trip.
+# Primitives that move or relabel data without arithmetic (free in the FLOP count, as in XLA's).
+_DATA_MOVEMENT = frozenset(
+    (
+        "reshape",
+        "broadcast_in_dim",
+        "transpose",
+        "squeeze",
+        "expand_dims",
+        "convert_element_type",
+        "slice",
+        "dynamic_slice",
+        "dynamic_update_slice",
+        "concatenate",
+        "gather",
+        "scatter",
+        "pad",
+        "rev",
+        "iota",
+        "copy",
+        "copy_p",
+        "device_put",
+        "stop_gradient",
+        "sharding_constraint",
+        "select_n",
+        "split",
+        "random_bits",
+        "random_seed",
+        "random_wrap",
+        "random_unwrap",
+        "threefry2x32",
+        "random_fold_in",
+        "random_split",
+    )
+)
 
-    (Seen on jax 0.10 / XLA CPU: ``lax.scan`` of ten matmuls reports the FLOPs of one.) ``flops`` is the
-    count of the function compiled with one step per loop body (``unroll=1``); ``step_flops`` is what one
-    more step adds, i.e. the count with ``unroll=2`` minus the count with ``unroll=1`` at an even length.
+
+def traced_flops(fn: Callable, *args: Any) -> float:
+    """FLOPs of ``fn(*args)`` counted on its jaxpr, every loop multiplied by its trip count.
+
+    XLA's cost analysis charges a while loop's body once, whatever its trip count (seen on jax 0.10 / XLA
+    CPU: a ``lax.scan`` of ten matmuls reports one matmul), so it cannot count a recurrence. Here a
+    matmul (``dot_general``) costs 2 FLOPs per multiply-add, any other arithmetic primitive one FLOP per
+    output element (per input element for reductions), data movement nothing, and a ``scan`` body its
+    FLOPs times ``length``. Works on any function: forward, train step, a step of any model. ``args``
+    may be ShapeDtypeStructs.
     """
-    return flops + (trips - 1) * step_flops
+    return _jaxpr_flops(jax.make_jaxpr(fn)(*args).jaxpr)
+
+
+def _jaxpr_flops(jaxpr) -> float:
+    total = 0.0
+    for eqn in jaxpr.eqns:
+        name = eqn.primitive.name
+        inner = [_jaxpr_flops(getattr(v, "jaxpr", v)) for v in eqn.params.values() if _is_jaxpr(v)]
+        branches = [
+            _jaxpr_flops(b.jaxpr) for v in eqn.params.values() if isinstance(v, tuple) for b in v if _is_jaxpr(b)
+        ]
+        if name == "dot_general":
+            (contract, _), _ = eqn.params["dimension_numbers"]
+            lhs = eqn.invars[0].aval.shape
+            total += 2.0 * math.prod(eqn.outvars[0].aval.shape) * math.prod(lhs[i] for i in contract)
+        elif name == "scan":
+            total += eqn.params["length"] * sum(inner)
+        elif branches:  # cond: the costlier branch
+            total += max(branches)
+        elif inner:  # pjit, custom_jvp / custom_vjp calls, remat, while (body counted once)
+            total += sum(inner)
+        elif name.startswith(("reduce_", "arg", "cum")):
+            total += sum(math.prod(v.aval.shape) for v in eqn.invars if hasattr(v.aval, "shape"))
+        elif name not in _DATA_MOVEMENT:
+            total += sum(math.prod(v.aval.shape) for v in eqn.outvars if hasattr(v.aval, "shape"))
+    return total
+
+
+def _is_jaxpr(value) -> bool:
+    return hasattr(getattr(value, "jaxpr", value), "eqns")
 
 
 def matmul_peak(size: int = 1024, dtype=jnp.float32, repeats: int = 10) -> float:
@@ -138,6 +217,15 @@ def upper_half(xs: Sequence[float], ys: Sequence[float]) -> tuple[list[float], l
     pairs = sorted(zip(xs, ys, strict=True))
     half = pairs[len(pairs) // 2 :] if len(pairs) > 2 else pairs
     return [x for x, _ in half], [y for _, y in half]
+
+
+def memory_budget() -> tuple[int, str]:
+    """The memory a computation may use: the accelerator's where jax reports it, else this host's
+    physical memory; with where the number came from."""
+    stats = jax.devices()[0].memory_stats() or {}
+    if stats.get("bytes_limit"):
+        return int(stats["bytes_limit"]), f"{jax.devices()[0].device_kind} memory (memory_stats)"
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "host physical memory"
 
 
 def tree_bytes(tree: Any) -> int:

@@ -1,14 +1,18 @@
-"""Training: a pure, jit-once train step over one TrainState pytree, and the loop around it.
+"""The one training loop: a pure, jit-once train step over one TrainState pytree, and the loop around it.
 
-``train_step(state, batch) -> (state, metrics)`` is pure. ``make_train_step`` fuses it with the task's
-sampler -- batch ``step`` comes from ``fold_in(key, step)`` -- into one jitted function with the state
-donated, so no data crosses from the host and nothing holds data state but the key. The loop fetches
-metrics to the host only every ``log_every`` steps.
+``make_train_step(sample_fn, forward)`` builds ``step(state) -> (state, metrics)``: batch ``state.step``
+comes from ``sample_fn`` (a task's ``fold_in(key, step)`` batch, or segment ``step`` of a stream), the
+model call from ``forward`` (a language model, an encoder-decoder, a model continuing a stream). The
+state is donated, no data crosses from the host, and what a learner carries between steps (a recurrent
+state, a context window) lives in ``TrainState.memory``. :func:`run_steps` is the loop: compilation
+timed apart, metrics fetched only every ``log_every`` steps, checkpoints. Evaluation compiles once per
+model, task and batch size (:func:`make_eval_step`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,7 +30,7 @@ from rvt.errors import check, check_positive_int
 from rvt.tasks.base import Batch, Task
 from rvt.typing import PRNGKey
 
-TrainState = train_state.TrainState
+SCHEDULES = ("cosine", "constant")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +45,7 @@ class TrainConfig:
     eval_batch_size: int = 256
     log_every: int = 50
     checkpoint_every: int = 0  # save the TrainState every this many steps (and at the end); 0: never
+    schedule: str = "cosine"  # "cosine" (warmup, then decay to 10%) or "constant"
 
     def validate(self) -> None:
         for field in ("steps", "batch_size", "eval_batches", "eval_batch_size", "log_every"):
@@ -51,6 +56,7 @@ class TrainConfig:
             "train.checkpoint_every",
             f"must be an integer >= 0 (0: no checkpoints), got {self.checkpoint_every!r}",
         )
+        check(self.schedule in SCHEDULES, "train.schedule", f"must be one of {SCHEDULES}, got {self.schedule!r}")
         check(self.learning_rate > 0, "train.learning_rate", f"must be > 0, got {self.learning_rate}")
         check(self.warmup_steps >= 0, "train.warmup_steps", f"must be >= 0, got {self.warmup_steps}")
         check(self.grad_clip > 0, "train.grad_clip", f"must be > 0, got {self.grad_clip}")
@@ -58,71 +64,110 @@ class TrainConfig:
 
 
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
-    """AdamW with linear warmup then cosine decay to 10%, after global-norm clipping."""
-    schedule = optax.warmup_cosine_decay_schedule(
-        init_value=0.0,
-        peak_value=config.learning_rate,
-        warmup_steps=min(config.warmup_steps, config.steps - 1),
-        decay_steps=config.steps,
-        end_value=0.1 * config.learning_rate,
-    )
+    """AdamW after global-norm clipping; ``cosine``: linear warmup then cosine decay to 10%,
+    ``constant``: the same rate throughout (an online learner has no end to decay towards)."""
+    if config.schedule == "constant":
+        schedule = optax.constant_schedule(config.learning_rate)
+    else:
+        schedule = optax.warmup_cosine_decay_schedule(
+            init_value=0.0,
+            peak_value=config.learning_rate,
+            warmup_steps=min(config.warmup_steps, config.steps - 1),
+            decay_steps=config.steps,
+            end_value=0.1 * config.learning_rate,
+        )
     return optax.chain(
         optax.clip_by_global_norm(config.grad_clip),
         optax.adamw(schedule, weight_decay=config.weight_decay),
     )
 
 
-def create_state(model: nn.Module, params, config: TrainConfig) -> TrainState:
-    state = TrainState.create(apply_fn=model.apply, params=params, tx=make_optimizer(config))
+class TrainState(train_state.TrainState):
+    """Params, optimizer state and step -- plus ``memory``, what a learner carries from one step to the
+    next (online learning: the model's recurrent state or context window; None elsewhere)."""
+
+    memory: Any = None
+
+
+def create_state(model: nn.Module, params, config: TrainConfig, memory: Any = None) -> TrainState:
+    state = TrainState.create(apply_fn=model.apply, params=params, tx=make_optimizer(config), memory=memory)
     # TrainState.create starts from the Python int 0; the step returns an int32 array. Starting from
     # the array keeps step 2 on step 1's compiled executable instead of compiling a second one.
     return state.replace(step=jnp.zeros((), jnp.int32))
 
 
-def loss_fn(params, apply_fn, batch: Batch):
-    logits_BxTxV = apply_fn({"params": params}, batch.inputs)
-    return metrics_lib.masked_cross_entropy(logits_BxTxV, batch), logits_BxTxV
+# A forward pass: (apply_fn, params, memory, batch) -> (memory, logits). One per kind of model call;
+# everything else about a train or eval step is shared.
+Forward = Callable[[Callable, Any, Any, Any], tuple[Any, jax.Array]]
 
 
-def train_step(state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.Array]]:
-    """One optimizer step; metrics include gradient and parameter norms (before the update)."""
-    (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, state.apply_fn, batch)
-    metrics = dict(
-        loss=loss,
-        accuracy=metrics_lib.accuracy(logits, batch),
-        grad_norm=optax.tree.norm(grads),
-        param_norm=optax.tree.norm(state.params),
-    )
-    return state.apply_gradients(grads=grads), metrics
+def lm_forward(apply_fn, params, memory, batch: Batch):
+    """A language model on ``batch.inputs``; nothing carried."""
+    return memory, apply_fn({"params": params}, batch.inputs)
 
 
-def make_train_step(task: Task, batch_size: int, key: PRNGKey):
-    """Jitted ``(state) -> (state, metrics)``: samples batch ``state.step`` and trains on it."""
+def stream_forward(apply_fn, params, memory, batch: Batch):
+    """One segment of an endless stream, continuing from ``memory`` (the model's ``stream`` method)."""
+    return apply_fn({"params": params}, memory, batch.inputs, method="stream")
+
+
+def seq2seq_forward(apply_fn, params, memory, batch):
+    """An encoder-decoder, teacher-forced: (source, decoder inputs) -> logits over the targets."""
+    return memory, apply_fn({"params": params}, batch.src, batch.tgt_in)
+
+
+def make_train_step(sample_fn: Callable[[jax.Array], Any], forward: Forward = lm_forward):
+    """Jitted ``(state) -> (state, metrics)``, state donated: trains on batch ``sample_fn(state.step)``.
+
+    The loss is the masked cross-entropy of ``batch.targets``; metrics are computed from the logits of
+    the params *before* the update (for a stream: each segment is scored before it is learnt) and include
+    gradient and parameter norms. What ``forward`` returns as memory is carried to the next step without
+    gradient (truncated backpropagation through time).
+    """
+
+    def loss_fn(params, state: TrainState, batch):
+        memory, logits = forward(state.apply_fn, params, state.memory, batch)
+        return metrics_lib.masked_cross_entropy(logits, batch), (memory, logits)
 
     def step(state: TrainState):
-        batch = task.sample(jax.random.fold_in(key, state.step), batch_size)
-        return train_step(state, batch)
+        batch = sample_fn(state.step)
+        (loss, (memory, logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, state, batch)
+        step_metrics = dict(
+            loss=loss,
+            accuracy=metrics_lib.accuracy(logits, batch),
+            grad_norm=optax.tree.norm(grads),
+            param_norm=optax.tree.norm(state.params),
+        )
+        state = state.apply_gradients(grads=grads).replace(memory=jax.lax.stop_gradient(memory))
+        return state, step_metrics
 
     return jax.jit(step, donate_argnums=0)
 
 
-def make_eval_step(task: Task, batch_size: int):
-    """Jitted ``(params, apply_fn-free key) -> eval sums`` on a fresh held-out batch."""
+def task_sampler(task: Task, batch_size: int, key: PRNGKey) -> Callable[[jax.Array], Batch]:
+    """Batch ``step`` of a task: a pure function of ``fold_in(key, step)``."""
+    return lambda step: task.sample(jax.random.fold_in(key, step), batch_size)
 
-    def evaluate_batch(params, apply_fn, key):
+
+@functools.lru_cache(maxsize=64)
+def make_eval_step(task, batch_size: int, apply_fn, forward: Forward = lm_forward, sums_fn=None):
+    """Jitted ``(params, key) -> additive eval statistics`` on a fresh batch; built (and compiled) once per
+    model, task and batch size -- the cache returns the same function to every later call."""
+    sums_fn = sums_fn or (lambda logits, batch: metrics_lib.eval_sums(logits, batch, task.max_distance + 1))
+
+    def evaluate_batch(params, key):
         batch = task.sample(key, batch_size)
-        logits = apply_fn({"params": params}, batch.inputs)
-        return metrics_lib.eval_sums(logits, batch, task.max_distance + 1)
+        return sums_fn(forward(apply_fn, params, None, batch)[1], batch)
 
-    return jax.jit(evaluate_batch, static_argnums=1)
+    return jax.jit(evaluate_batch)
 
 
-def evaluate(state: TrainState, task: Task, config: TrainConfig, key: PRNGKey) -> dict[str, Any]:
+def evaluate(state: TrainState, task, config: TrainConfig, key: PRNGKey, forward=lm_forward, sums_fn=None):
     """Sum eval statistics over ``config.eval_batches`` held-out batches (keys disjoint from training)."""
-    eval_step = make_eval_step(task, config.eval_batch_size)
+    eval_step = make_eval_step(task, config.eval_batch_size, state.apply_fn, forward, sums_fn)
     sums = None
     for i in range(config.eval_batches):
-        batch_sums = eval_step(state.params, state.apply_fn, jax.random.fold_in(key, i))
+        batch_sums = eval_step(state.params, jax.random.fold_in(key, i))
         sums = batch_sums if sums is None else jax.tree.map(jnp.add, sums, batch_sums)
     return jax.device_get(sums)
 
@@ -132,7 +177,8 @@ class TrainResult:
     state: TrainState
     compile_s: float  # first step: trace + compile + run
     train_s: float  # every later step, checkpoint saves excluded
-    history: list[dict[str, float]]
+    history: list[dict[str, float]]  # one record per log interval (metrics averaged over it)
+    steps: list[dict[str, float]] = dataclasses.field(default_factory=list)  # every step's metrics
     start_step: int = 0  # the step training resumed at (0: from scratch; == steps: restored, not trained)
     checkpoint_s: float = 0.0  # time spent saving checkpoints
 
@@ -152,13 +198,15 @@ def train(
     on_log: Callable[[dict[str, float]], None] = lambda record: None,
     name: str = "",
     checkpoints: Checkpoints | None = None,
+    forward: Forward = lm_forward,
 ) -> TrainResult:
-    """Train for ``config.steps`` steps; every ``log_every`` steps log and call ``on_log(record)``.
+    """Train on ``task`` for ``config.steps`` steps; every ``log_every`` steps log and call ``on_log(record)``.
 
     With ``checkpoints``, training resumes from the latest checkpoint there and saves new ones.
     """
     state = create_state(model, params, config)
-    return run_steps(state, make_train_step(task, config.batch_size, key), config, on_log, name, checkpoints)
+    step_fn = make_train_step(task_sampler(task, config.batch_size, key), forward)
+    return run_steps(state, step_fn, config, on_log, name, checkpoints)
 
 
 def run_steps(
@@ -187,13 +235,14 @@ def run_steps(
     state, first = step_fn(state)
     jax.block_until_ready(first)
     compile_s = time.perf_counter() - start
-    completed, pending, history = done + 1, [first], []
+    completed, pending, history, every_step = done + 1, [first], [], []
     start = last_time = time.perf_counter()
     last_completed = completed  # steps/s counts the steps after the compiling one
     saving_s = paused_s = 0.0  # all checkpoint time; and since the last log (kept out of steps/s)
     while True:
         if completed % config.log_every == 0 or completed == config.steps:
             fetched = jax.device_get(pending)  # the only host sync in the loop
+            every_step += [{k: float(v) for k, v in m.items()} for m in fetched]
             now = time.perf_counter()
             record = {k: float(sum(m[k] for m in fetched) / len(fetched)) for k in fetched[0]}
             steps_per_s = (completed - last_completed) / max(now - last_time - paused_s, 1e-9)
@@ -224,4 +273,4 @@ def run_steps(
         completed += 1
     jax.block_until_ready(state)
     train_s = time.perf_counter() - start - saving_s
-    return TrainResult(state, compile_s, train_s, history, start_step=done, checkpoint_s=saving_s)
+    return TrainResult(state, compile_s, train_s, history, every_step, start_step=done, checkpoint_s=saving_s)

@@ -59,13 +59,18 @@ class RecurrentConfig(ModelConfig):
 
     def num_params(self, vocab_size: int) -> int:
         g, h = self.cell_cls.num_gates, self.hidden_size
-        layers = sum(d * g * h + g * h + h * g * h + (g * h if self.cell_cls.recurrent_bias else 0) for d in self._layer_inputs())
+        layers = sum(
+            d * g * h + g * h + h * g * h + (g * h if self.cell_cls.recurrent_bias else 0) for d in self._layer_inputs()
+        )
         return vocab_size * self.width + layers + h * vocab_size + vocab_size
 
     def flops_per_token(self, vocab_size: int, context: int) -> float:
         del context  # a recurrence costs the same at every position
         g, h = self.cell_cls.num_gates, self.hidden_size
-        layers = sum(dense_flops(d, g * h) + dense_flops(h, g * h) + self.cell_cls.pointwise_flops * h for d in self._layer_inputs())
+        layers = sum(
+            dense_flops(d, g * h) + dense_flops(h, g * h) + self.cell_cls.pointwise_flops * h
+            for d in self._layer_inputs()
+        )
         return layers + dense_flops(h, vocab_size)
 
     def state_bytes(self, context: int, batch_size: int = 1) -> int:

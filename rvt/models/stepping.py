@@ -15,13 +15,17 @@ streaming loop wants::
 
 from __future__ import annotations
 
+import functools
+import time
 from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import linen as nn
 
+from rvt import profiling
 from rvt.typing import Array
 
 State = Any  # a pytree: per-layer carries, or per-layer KV caches and positions
@@ -49,3 +53,80 @@ def make_step(module: nn.Module, *, donate: bool = True) -> Callable[[Any, State
         return module.apply({"params": params}, state, token_B, method="step")
 
     return jax.jit(step, donate_argnums=1 if donate else ())
+
+
+def compile_step(module: nn.Module, params, state: State):
+    """The batch-1 step compiled once: (executable, compile seconds, XLA's cost of one step)."""
+    start = time.perf_counter()
+    compiled = make_step(module).lower(params, state, jnp.zeros((1,), jnp.int32)).compile()
+    return compiled, time.perf_counter() - start, profiling.analyse(compiled)
+
+
+def jump_cache(state: dict, position: int, key) -> dict:
+    """A KV-cache state as if ``position - 1`` tokens had been stepped: every slot holds the latest
+    earlier position that maps to it (ring arithmetic, so it serves full caches and windows), with random
+    keys and values (latency does not depend on them); the next step is at index ``position - 1``."""
+    index = position - 1
+    layers = []
+    for layer, layer_key in zip(state["layers"], jax.random.split(key, len(state["layers"])), strict=True):
+        slots_S = jnp.arange(layer["pos"].shape[0])
+        last_S = index - 1 - jnp.mod(index - 1 - slots_S, slots_S.shape[0])
+        k_key, v_key = jax.random.split(layer_key)
+        layers.append(
+            dict(
+                k=jax.random.normal(k_key, layer["k"].shape, layer["k"].dtype),
+                v=jax.random.normal(v_key, layer["v"].shape, layer["v"].dtype),
+                pos=jnp.where(last_S >= 0, last_S, -1).astype(jnp.int32),
+            )
+        )
+    return dict(layers=tuple(layers), pos=jnp.asarray(index, jnp.int32))
+
+
+def used_state_bytes(state: State, position: int) -> int:
+    """Bytes of the filled part of a state after ``position`` tokens: a KV cache counts only the slots
+    that hold a position; a fixed-size carry counts whole."""
+    leaves = jax.tree.leaves(state)
+    total = sum(x.nbytes for x in leaves)
+    if not (isinstance(state, dict) and "layers" in state):
+        return int(total)
+    unused = 0
+    for layer in state["layers"]:
+        slots = layer["pos"].shape[0]
+        kv = layer["k"].nbytes + layer["v"].nbytes
+        unused += kv - kv * min(position, slots) // slots
+    return int(total - unused)
+
+
+def timed_steps(step, params, state: State, tokens_N) -> tuple[np.ndarray, State]:
+    """Run ``step`` over host tokens one at a time; seconds per step (blocked) and the final state."""
+    tokens = [jnp.asarray([t], jnp.int32) for t in tokens_N]
+    seconds = np.empty(len(tokens))
+    for i, token in enumerate(tokens):
+        start = time.perf_counter()
+        state, logits = step(params, state, token)
+        jax.block_until_ready((state, logits))
+        seconds[i] = time.perf_counter() - start
+    return seconds, state
+
+
+def time_at(step, params, state: dict, position: int, repeats: int) -> tuple[np.ndarray, dict]:
+    """Time a KV-cache step at one position ``repeats`` times, resetting the position before each call."""
+    token = jnp.zeros((1,), jnp.int32)
+    seconds = np.empty(repeats)
+    for i in range(repeats):
+        state = dict(state, pos=jnp.asarray(position - 1, jnp.int32))
+        jax.block_until_ready(state["pos"])
+        start = time.perf_counter()
+        state, logits = step(params, state, token)
+        jax.block_until_ready((state, logits))
+        seconds[i] = time.perf_counter() - start
+    return seconds, state
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def prefill(module: nn.Module, params, tokens_BxT: Array) -> State:
+    """The state after ``tokens_BxT``, from one full-sequence pass (``from_embeddings`` with a state):
+    the same state ``T`` calls of ``step`` would leave, at the cost of one forward."""
+    state = module.apply({"params": params}, tokens_BxT.shape[0], method="initial_state")
+    x_BxTxD = module.apply({"params": params}, tokens_BxT, method="embed")
+    return module.apply({"params": params}, x_BxTxD, state, method="from_embeddings")[0]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
 from rvt.errors import check
@@ -88,7 +87,9 @@ class SelfAttention(nn.Module):
         keys, values = k, v
         if cache is not None:  # the cached keys first, then the chunk's own
             cached_TxC = _visible(positions_T, cache["pos"], self.window)
-            mask_BxTxS = jnp.concatenate([jnp.broadcast_to(cached_TxC, (x_BxTxD.shape[0], *cached_TxC.shape)), mask_BxTxS], -1)
+            mask_BxTxS = jnp.concatenate(
+                [jnp.broadcast_to(cached_TxC, (x_BxTxD.shape[0], *cached_TxC.shape)), mask_BxTxS], -1
+            )
             keys = jnp.concatenate([cache["k"], k], axis=1)
             values = jnp.concatenate([cache["v"], v], axis=1)
             cache = _write(cache, k, v, positions_T)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -29,12 +28,11 @@ from absl import logging
 
 from rvt import io, plotting, profiling
 from rvt.errors import check, check_positive_int
-from rvt.models.attention import ATTENTION, causal_mask
+from rvt.models.attention import ATTENTION
 from rvt.models.cells import LSTMCell
 from rvt.models.recurrent import RecurrentLayer
 from rvt.models.transformer import Block, SelfAttention
 from rvt.studies import common
-from rvt.studies.throughput import parse_lengths
 
 EXPERIMENT = "attention_cost"
 LAYERS = ("attention", "block", "lstm")
@@ -76,14 +74,6 @@ LIMIT_COLUMNS = (
 )
 
 
-def default_budget() -> tuple[int, str]:
-    """The accelerator's memory where jax reports it, else this machine's physical memory."""
-    stats = jax.devices()[0].memory_stats() or {}
-    if stats.get("bytes_limit"):
-        return int(stats["bytes_limit"]), f"{jax.devices()[0].device_kind} memory (memory_stats)"
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "host physical memory"
-
-
 @dataclasses.dataclass(frozen=True)
 class Layer:
     name: str
@@ -91,13 +81,6 @@ class Layer:
     params: Any  # ShapeDtypeStructs
     init: Callable  # key -> params
     closed_fwd: Callable[[int], float]  # T -> matmul FLOPs of the forward pass
-    twin: Callable | None = None  # lstm: the same layer with unroll=2 (loop FLOP correction)
-
-
-def _attention_args(x_BxTxD):
-    length = x_BxTxD.shape[1]
-    mask_BxTxS = jnp.broadcast_to(causal_mask(length, length), (x_BxTxD.shape[0], length, length))
-    return jnp.arange(length), mask_BxTxS
 
 
 def make_layer(name: str, config) -> Layer:
@@ -105,21 +88,20 @@ def make_layer(name: str, config) -> Layer:
     b, d, h = config.batch_size, config.width, config.num_heads
     x4 = jnp.zeros((1, 4, d), jnp.float32)
     if name == "lstm":
-        modules = [RecurrentLayer(LSTMCell(hidden_size=d), unroll=u) for u in (1, 2)]
-        apply = [lambda p, x, m=m: m.apply(p, x)[1] for m in modules]
+        module = RecurrentLayer(LSTMCell(hidden_size=d))
         closed = lambda t: 2 * b * t * d * 4 * d + 2 * b * t * d * 4 * d  # input and recurrent matmuls
-        init = lambda key: modules[0].init(key, x4)
-        return Layer(name, apply[0], jax.eval_shape(init, jax.random.key(0)), init, closed, apply[1])
+        init = lambda key: module.init(key, x4)
+        return Layer(name, lambda p, x: module.apply(p, x)[1], jax.eval_shape(init, jax.random.key(0)), init, closed)
     if name == "attention":
         module = SelfAttention(h, d // h, d, config.attention)
         closed = lambda t: 8 * b * t * d * d + 4 * b * t * t * d  # QKV + out; scores + weighted values
     else:
         module = Block(h, d, config.mlp_ratio, config.attention)
         closed = lambda t: (8 + 4 * config.mlp_ratio) * b * t * d * d + 4 * b * t * t * d
-    init = lambda key: module.init(key, x4, *_attention_args(x4))
+    init = lambda key: module.init(key, x4, jnp.arange(4))  # causal, no cache
     return Layer(
         name,
-        lambda p, x: module.apply(p, x, *_attention_args(x)),
+        lambda p, x: module.apply(p, x, jnp.arange(x.shape[1]))[1],
         jax.eval_shape(init, jax.random.key(0)),
         init,
         closed,
@@ -177,7 +159,7 @@ def _dot_outputs(jaxpr):
 
 def resolve(config: ml_collections.ConfigDict) -> dict:
     """Validate every setting before anything is written; returns the resolved settings."""
-    lengths = parse_lengths(config.lengths, "lengths")
+    lengths = tuple(sorted(set(common.parse_list(config.lengths, "lengths", int, minimum=1))))
     layers = common.parse_names(config.layers, "layers")
     for name in layers:
         check(name in LAYERS, "layers", f"unknown layer {name!r}; known: {', '.join(LAYERS)}")
@@ -205,7 +187,9 @@ def resolve(config: ml_collections.ConfigDict) -> dict:
         "measure_max_fraction",
         f"must be in (0, 1], got {config.measure_max_fraction}",
     )
-    budget, source = (config.budget_bytes, "--config.budget_bytes") if config.budget_bytes else default_budget()
+    budget, source = (
+        (config.budget_bytes, "--config.budget_bytes") if config.budget_bytes else profiling.memory_budget()
+    )
     return dict(lengths=lengths, layers=layers, phases=phases, budget_bytes=budget, budget_source=source)
 
 
@@ -218,15 +202,7 @@ def closed_flops(layer: Layer, phase: str, length: int) -> float:
     return layer.closed_fwd(length) * (1 if phase == "fwd" else 3)
 
 
-def step_flops(layer: Layer, phase: str, config) -> float:
-    x = jax.ShapeDtypeStruct((config.batch_size, 4, config.width), jnp.float32)
-    one, two = (
-        profiling.cost(phase_fn(a, phase), *phase_args(layer, phase, x)).flops for a in (layer.apply, layer.twin)
-    )
-    return two - one
-
-
-def analyse(layer: Layer, phase: str, length: int, config, budget: int, step: float | None, key) -> dict:
+def analyse(layer: Layer, phase: str, length: int, config, budget: int, key) -> dict:
     """Cost and memory from the compiler; a timed run only where it is small and well under the budget."""
     x = jax.ShapeDtypeStruct((config.batch_size, length, config.width), jnp.float32)
     fn = phase_fn(layer.apply, phase)
@@ -242,7 +218,7 @@ def analyse(layer: Layer, phase: str, length: int, config, budget: int, step: fl
         row.update(
             measured_s=timing.median_s, compile_s=timing.compile_s, peak_bytes=stats.get("peak_bytes_in_use", "")
         )  # a process high-water mark; GPU only
-    flops = cost.flops if step is None else profiling.loop_corrected_flops(cost.flops, step, length)
+    flops = profiling.traced_flops(fn, *phase_args(layer, phase, x))  # the LSTM's scan: every step counted
     row.update(
         layer=layer.name,
         phase=phase,
@@ -341,9 +317,8 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
     with io.MetricsWriter(path / io.METRICS) as writer:
         for layer in layers:
             for phase in resolved["phases"]:
-                step = step_flops(layer, phase, config) if layer.twin else None
                 for length in resolved["lengths"]:
-                    row = analyse(layer, phase, length, config, budget, step, jax.random.fold_in(key, length))
+                    row = analyse(layer, phase, length, config, budget, jax.random.fold_in(key, length))
                     writer.write(dict(kind="cost", **row))
                     logging.info(
                         "%-9s %-7s T=%-8d %.3g FLOPs  %.3g B total  %s",

@@ -16,8 +16,7 @@ import jax
 import ml_collections
 from absl import logging
 
-from rvt import io, metrics, plotting
-from rvt import train_seq2seq as trainer
+from rvt import io, metrics, plotting, train
 from rvt.errors import check, settings_under
 from rvt.models import seq2seq
 from rvt.studies import common
@@ -61,25 +60,6 @@ class RunPlan:
         return f"{self.model} {self.task_name} L={self.task.src_len} H={self.hidden}"
 
 
-def parse_ints(value, setting: str) -> tuple[int, ...]:
-    """``"4,8,16"`` or a sequence -> positive ints, or a ConfigError naming ``setting``."""
-    items = [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else list(value)
-    check(bool(items), setting, "is empty")
-    out = []
-    for item in items:
-        try:
-            number = int(item)
-        except (TypeError, ValueError):
-            number = None
-        check(
-            number is not None and number > 0 and str(number) == str(item).strip(),
-            setting,
-            f"must be positive integers, got {item!r}",
-        )
-        out.append(number)
-    return tuple(out)
-
-
 def _settings(config: ml_collections.ConfigDict, name: str) -> dict[str, Any]:
     return config.model[name].to_dict() if name in config.model else {}
 
@@ -92,8 +72,8 @@ def plan_runs(config: ml_collections.ConfigDict) -> list[RunPlan]:
     task_names = common.parse_names(config.tasks, "tasks")
     for name in task_names:
         check(name in TASKS, "tasks", f"unknown task {name!r}; known: {', '.join(TASKS)}")
-    lengths = parse_ints(config.src_lens, "src_lens")
-    hiddens = parse_ints(config.hidden_sizes, "hidden_sizes")
+    lengths = common.parse_list(config.src_lens, "src_lens", int, minimum=1)
+    hiddens = common.parse_list(config.hidden_sizes, "hidden_sizes", int, minimum=1)
     plans = []
     for task_name in task_names:
         for hidden in hiddens:
@@ -136,7 +116,7 @@ def train_one(plan: RunPlan, train_config, keys, writer, seed: int) -> tuple[dic
     task = plan.task
     params = seq2seq.init_seq2seq(plan.module, init_key, task.src_len, task.tgt_len)
     tags = dict(model=plan.model, task=plan.task_name, src_len=task.src_len, hidden=plan.hidden)
-    result = trainer.train(
+    result = train.train(
         plan.module,
         params,
         task,
@@ -144,8 +124,11 @@ def train_one(plan: RunPlan, train_config, keys, writer, seed: int) -> tuple[dic
         train_key,
         name=plan.label,
         on_log=lambda record: writer.write(dict(kind="train", **tags, **record)),
+        forward=train.seq2seq_forward,
     )
-    sums = trainer.evaluate(result.state, task, train_config, eval_key)
+    sums = train.evaluate(
+        result.state, task, train_config, eval_key, forward=train.seq2seq_forward, sums_fn=metrics.position_sums
+    )
     overall = metrics.summarize(sums)
     writer.write(dict(kind="eval", **tags, step=train_config.steps, **overall))
     logging.info(
@@ -170,7 +153,7 @@ def train_one(plan: RunPlan, train_config, keys, writer, seed: int) -> tuple[dic
     )
     positions = [
         dict(**tags, src_position=task.src_len - 1 - r["position"] if task.reverse else r["position"], seed=seed, **r)
-        for r in trainer.position_rows(sums)
+        for r in metrics.position_rows(sums)
     ]
     return row, positions
 

@@ -1,26 +1,22 @@
-"""What every study shares: config -> objects in one place, the run directory, clean failure.
+"""What every study shares: an ml_collections config -> validated objects, in one place.
 
 ``resolve_task`` / ``resolve_models`` / ``resolve_train`` turn an ml_collections config into validated
-objects *before* anything is written, so a bad setting leaves no half-made run behind.
-``main_guard`` turns a :class:`ConfigError` into one line on stderr and exit status 2.
+objects *before* anything is written, so a bad setting leaves no half-made run behind; every list-valued
+setting goes through :func:`parse_list`. Nothing here reads flags: the experiment apps
+(``experiments/_app.py``) parse them and call a study's ``run(config, workdir, ...)``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
-import logging
-import os
+import math
 import pathlib
-import sys
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NoReturn
+from collections.abc import Mapping
+from typing import Any
 
 import jax
 import ml_collections
-from absl import flags
-from ml_collections import config_flags
 
 from rvt import io, models
 from rvt.errors import ConfigError, check, settings_under
@@ -37,16 +33,34 @@ def task_configs() -> ml_collections.ConfigDict:
 def model_configs(names=None) -> ml_collections.ConfigDict:
     """Every registered model's settings, defaults overlaid with the parameter-matched presets."""
     names = names or sorted(models.MODELS)
-    return ml_collections.ConfigDict({n: {**models.model_settings(n), **models.PRESETS.get(n, {})} for n in names})
+    return ml_collections.ConfigDict({n: {**models.model_settings(n), **models.PRESETS[n]} for n in names})
 
 
-def parse_names(value: str | tuple | list, setting: str) -> tuple[str, ...]:
-    names = tuple(value.split(",")) if isinstance(value, str) else tuple(value)
-    names = tuple(n.strip() for n in names if n.strip())
-    check(bool(names), setting, "names no model")
-    repeated = sorted({n for n in names if names.count(n) > 1})
+def parse_list(value, setting: str, cast: type = str, minimum: float | None = None) -> tuple:
+    """A non-empty list setting, from ``"a,b,c"`` or a sequence: each item cast to ``cast`` (int items
+    must be whole numbers; float items finite), at least ``minimum`` where given, none listed twice."""
+    items = [v.strip() for v in value.split(",")] if isinstance(value, str) else list(value)
+    items = [v for v in items if v != ""]
+    check(bool(items), setting, "is empty")
+    out = []
+    for item in items:
+        try:
+            parsed = cast(item)
+            ok = cast is not int or (not isinstance(item, bool) and str(parsed) == str(item).strip())
+            ok = ok and (cast is not float or math.isfinite(parsed))
+        except (TypeError, ValueError):
+            ok = False
+        kind = {int: "integers", float: "finite numbers"}.get(cast, "names")
+        check(ok, setting, f"must be comma-separated {kind}, got {value!r}")
+        check(minimum is None or parsed >= minimum, setting, f"every item must be >= {minimum}, got {item!r}")
+        out.append(parsed)
+    repeated = sorted({str(v) for v in out if out.count(v) > 1})
     check(not repeated, setting, f"{', '.join(repeated)} listed twice")
-    return names
+    return tuple(out)
+
+
+def parse_names(value, setting: str) -> tuple[str, ...]:
+    return parse_list(value, setting)
 
 
 def resolve_task(config: ml_collections.ConfigDict) -> Task:
@@ -67,7 +81,8 @@ def describe_task(name: str, task: Task) -> dict[str, Any]:
     )
 
 
-def _settings(config: ml_collections.ConfigDict, name: str) -> Mapping[str, Any]:
+def model_settings(config: ml_collections.ConfigDict, name: str) -> dict[str, Any]:
+    """The settings the experiment's config gives model ``name`` (empty where it gives none)."""
     return config.model[name].to_dict() if name in config.model else {}
 
 
@@ -77,17 +92,17 @@ class ModelPlan:
     module: Any
     config: Any
     num_params: int
+    settings: dict
 
 
 def resolve_models(config: ml_collections.ConfigDict, task: Task) -> list[ModelPlan]:
     """Build every model in ``config.models`` for ``task`` and count its parameters (shape-only)."""
     plans = []
     for name in parse_names(config.models, "models"):
-        module, model_config = models.make_model(
-            name, _settings(config, name), vocab_size=task.vocab_size, length=task.length
-        )
+        settings = model_settings(config, name)
+        module, model_config = models.make_model(name, settings, vocab_size=task.vocab_size, length=task.length)
         shapes = jax.eval_shape(lambda key, m=module: models.init_params(m, key, task.length), jax.random.key(0))
-        plans.append(ModelPlan(name, module, model_config, models.count_params(shapes)))
+        plans.append(ModelPlan(name, module, model_config, models.count_params(shapes), settings))
     return plans
 
 
@@ -144,72 +159,3 @@ def _first_difference(saved: Any, given: Any, where: str) -> str:
             if saved.get(key) != given.get(key):
                 return _first_difference(saved.get(key), given.get(key), f"{where}.{key}")
     return f"{where}: {saved!r} -> {given!r}"
-
-
-def _fail(message: str) -> NoReturn:
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(2)
-
-
-def _unknown_setting(error: Exception, argv: Sequence[str]) -> NoReturn:
-    key = str(error).strip("'\"")
-    culprit = next((a.split("=")[0] for a in argv[1:] if key in a.split("=")[0].split(".")), key)
-    _fail(f"{culprit.removeprefix('--')}: unknown setting (the config file lists the known ones)")
-
-
-def config_flag(config_file: str | os.PathLike):
-    """``--config``, an ml_collections config file, for an experiment script. ml_collections applies the
-    ``--config.<setting>=...`` overrides while defining the flag (at import); an override of a setting the
-    config lacks becomes one line ``error: ...`` and exit status 2 instead of a traceback.
-
-    ``--import=my_pkg.cells`` modules are imported first, so what they register is in the config:
-    ``--import=my_cells --config.models=leaky --config.model.leaky.leak=0.9`` works from the shell."""
-    flags.DEFINE_multi_string(
-        "import", [], "Modules to import before the config is built: they may register models, cells or tasks."
-    )
-    for module in _imports(sys.argv[1:]):
-        try:
-            importlib.import_module(module)
-        except Exception as e:  # noqa: BLE001 -- any failure of the user's module is one line
-            _fail(f"import: cannot import {module!r}: {type(e).__name__}: {e}")
-    try:
-        return config_flags.DEFINE_config_file("config", str(config_file), "Experiment config.")
-    except (AttributeError, KeyError) as e:
-        _unknown_setting(e, sys.argv)
-
-
-def _imports(args: Sequence[str]) -> list[str]:
-    """The modules named by ``--import=a.b`` / ``--import a.b`` (repeatable), in order."""
-    modules = []
-    for i, arg in enumerate(args):
-        if arg.startswith("--import="):
-            modules.append(arg.split("=", 1)[1])
-        elif arg == "--import" and i + 1 < len(args):
-            modules.append(args[i + 1])
-    return modules
-
-
-def parse_flags(argv: list[str]) -> list[str]:
-    """absl's flag parsing for the experiments (``app.run(main, flags_parser=common.parse_flags)``): a bad
-    flag, an unknown config setting, a value of the wrong type or a stray argument becomes one line
-    ``error: ...`` and exit status 2, like every other bad setting."""
-    logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # "no TPU here", on every start
-    try:
-        rest = flags.FLAGS(argv)
-    except flags.Error as e:
-        _fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
-    except (AttributeError, KeyError) as e:  # ml_collections: an override of a setting the config lacks
-        _unknown_setting(e, argv)
-    except (TypeError, ValueError) as e:  # ml_collections: a value of the wrong type
-        _fail(f"config: {str(e).splitlines()[0]}")
-    if len(rest) > 1:
-        _fail(f"unexpected arguments: {' '.join(rest[1:])} (settings are --config.<name>=<value>)")
-    return rest
-
-
-def main_guard(run: Callable[[], Any]) -> Any:
-    """Run ``run()``; a ConfigError becomes ``error: <message>`` on stderr and exit status 2."""
-    try:
-        return run()
-    except ConfigError as e:
-        _fail(str(e))

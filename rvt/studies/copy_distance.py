@@ -18,6 +18,7 @@ from rvt.checkpoint import Checkpoints
 from rvt.studies import common
 
 EXPERIMENT = "copy_distance"
+RESUMABLE = True  # the app offers --resume
 RESULT_COLUMNS = ("model", "task", "distance", "accuracy", "count", "step", "seed", "chance")
 # chance: the task's blind-guess accuracy (rvt.tasks.Task.chance_accuracy; empty where undefined)
 

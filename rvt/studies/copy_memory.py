@@ -44,18 +44,7 @@ RESULT_COLUMNS = (
 
 
 def resolve_delays(config: ml_collections.ConfigDict) -> tuple[int, ...]:
-    raw = config.delays
-    parts = [str(d).strip() for d in (raw.split(",") if isinstance(raw, str) else raw)]
-    parts = [p for p in parts if p]
-    check(bool(parts), "delays", "names no delay")
-    check(
-        all(p.isdigit() and int(p) >= 1 for p in parts),
-        "delays",
-        f"must be comma-separated positive integers, got {raw!r}",
-    )
-    delays = tuple(int(p) for p in parts)
-    check(len(set(delays)) == len(delays), "delays", f"repeats a delay: {raw!r}")
-    return delays
+    return common.parse_list(config.delays, "delays", int, minimum=1)
 
 
 def resolve_tasks(config: ml_collections.ConfigDict, delays: tuple[int, ...]) -> list:

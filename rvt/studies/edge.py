@@ -7,9 +7,9 @@ from ``config.variants`` (e.g. the lesson's "2-layer LSTM with 256 hidden units"
 * ``params`` counted from the initialised tree; ``bytes_fp32 / bf16 / int8`` the weights at 4 / 2 / 1
   bytes each (int8 adds one fp32 scale per tensor, per-tensor symmetric quantisation);
 * ``flops_per_token``: XLA's cost analysis of the jitted batch-1 step; ``flops_closed_form``: the
-  matmul count by hand (2 FLOPs per multiply-add; embedding lookups, gates, norms excluded);
-* ``latency_s``: median of ``repeats`` timed batch-1 steps on this machine (p99 beside it); a
-  Transformer steps at position ``context`` against a KV cache of ``context`` slots;
+  model config's own cost model (``flops_per_token``, 2 FLOPs per multiply-add);
+* ``latency_s``: median of ``repeats`` timed batch-1 steps on this machine (p99 beside it), after
+  ``context - 1`` tokens of context (a Transformer attends over a KV cache of ``context`` slots);
 * ``state_bytes``: what the model keeps between tokens at that context (RNN carry, KV cache).
 """
 
@@ -19,13 +19,15 @@ import dataclasses
 import time
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
 
 from rvt import io, models, plotting, profiling
 from rvt.errors import check, check_positive_int
-from rvt.studies import common, streaming
+from rvt.models import stepping
+from rvt.studies import common
 
 EXPERIMENT = "edge"
 RESULT_COLUMNS = (
@@ -82,9 +84,7 @@ def resolve(config: ml_collections.ConfigDict) -> list[Entry]:
                 f"{', '.join(sorted(config.variants))}",
             )
             base, settings = name, (config.model[name].to_dict() if name in config.model else {})
-        if base == "transformer":
-            settings = dict(settings, max_len=config.context)
-        module, model_config = models.make_model(base, settings, vocab_size=config.vocab_size, length=1)
+        module, model_config = models.make_model(base, settings, vocab_size=config.vocab_size, length=config.context)
         entries.append(Entry(name, base, module, model_config, settings))
     names = [e.name for e in entries]
     check(
@@ -95,48 +95,35 @@ def resolve(config: ml_collections.ConfigDict) -> list[Entry]:
     return entries
 
 
-def closed_form_flops(entry: Entry, vocab_size: int, context: int) -> int:
-    """Matmul FLOPs of one step by hand: 2 per multiply-add, over the weights a token passes through."""
-    c = entry.config
-    if isinstance(c, models.TransformerConfig):
-        d, slots = c.d_model, (c.window or context)
-        per_layer = 2 * (3 * d * d + d * d + 2 * c.mlp_ratio * d * d) + 2 * 2 * slots * d  # + q.K and p.V
-        return c.num_layers * per_layer + 2 * d * vocab_size
-    gates = models.MODELS[entry.base].cell.num_gates
-    h, width = c.hidden_size, c.embed_dim or c.hidden_size
-    total = 0
-    for _ in range(c.num_layers):
-        total += 2 * gates * h * (width + h)  # W_ih x and W_hh h for every gate block
-        width = h
-    return total + 2 * h * vocab_size
-
-
 def weight_bytes(params) -> dict[str, int]:
     count, tensors = models.count_params(params), len(jax.tree.leaves(params))
     return dict(bytes_fp32=4 * count, bytes_bf16=2 * count, bytes_int8=count + 4 * tensors)
 
 
 def measure(entry: Entry, config, key) -> dict:
+    """Step-mode cost after ``context - 1`` tokens of context (prefilled in one pass), then ``repeats``
+    timed steps: the same code for every model, whatever it keeps between tokens."""
     params = models.init_params(entry.module, key, 1)
-    state = models.init_state(entry.module, params)
-    step, compile_s, _, flops = streaming.compile_step(entry.module, params, state)
+    prompt_key, token_key = jax.random.split(key)
+    prompt = jax.random.randint(prompt_key, (1, config.context - 1), 0, config.vocab_size)
+    state = (
+        stepping.prefill(entry.module, params, prompt)
+        if config.context > 1
+        else models.init_state(entry.module, params)
+    )
+    step, compile_s, cost = stepping.compile_step(entry.module, params, state)
+    tokens = np.asarray(jax.random.randint(token_key, (config.repeats,), 0, config.vocab_size))
     # Each timing runs twice and keeps the second: the first steps of a process (or after another
     # model) pay for thread-pool start-up and cold caches, which made whichever model came first ~4x slower.
-    if isinstance(entry.config, models.TransformerConfig):
-        state = streaming.jump_cache(state, config.context, key)
-        for _ in range(2):
-            seconds, state = streaming.time_at(step, params, state, config.context, config.repeats)
-    else:
-        tokens = np.asarray(jax.random.randint(key, (config.repeats,), 0, config.vocab_size))
-        for _ in range(2):
-            seconds, state = streaming.timed_steps(step, params, state, tokens)
+    for _ in range(2):
+        seconds, _ = stepping.timed_steps(step, params, jax.tree.map(jnp.copy, state), tokens)
     return dict(
         model=entry.name,
         base=entry.base,
         params=models.count_params(params),
         **weight_bytes(params),
-        flops_per_token=flops,
-        flops_closed_form=closed_form_flops(entry, config.vocab_size, config.context),
+        flops_per_token=cost.flops,
+        flops_closed_form=entry.config.flops_per_token(config.vocab_size, config.context),
         latency_s=float(np.median(seconds)),
         latency_p99_s=float(np.quantile(seconds, 0.99)),
         state_bytes=profiling.tree_bytes(state),

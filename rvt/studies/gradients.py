@@ -14,7 +14,6 @@ spectral.csv, summary.csv; figures gradient_vs_distance.png, forget_products.png
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import jax
 import jax.numpy as jnp
@@ -23,8 +22,7 @@ import numpy as np
 from absl import logging
 
 from rvt import io, metrics, models, plotting, probes, train
-from rvt.errors import check, check_positive_int
-from rvt.models.cells import ElmanCell, LSTMCell
+from rvt.errors import check_positive_int
 from rvt.studies import common
 from rvt.typing import NO_DISTANCE
 
@@ -75,18 +73,7 @@ class ForgetSweep:
 
 def resolve_forget(config: ml_collections.ConfigDict, vocab_size: int) -> ForgetSweep:
     sweep = config.forget
-    raw = sweep.biases
-    parts = [str(b).strip() for b in (raw.split(",") if isinstance(raw, str) else raw)]
-    try:
-        biases = tuple(float(b) for b in parts if b)
-    except ValueError:
-        biases = ()
-    check(
-        bool(biases) and len(biases) == len([b for b in parts if b]),
-        "forget.biases",
-        f"must be comma-separated numbers, got {raw!r}",
-    )
-    check(all(math.isfinite(b) for b in biases), "forget.biases", f"must be finite, got {raw!r}")
+    biases = common.parse_list(sweep.biases, "forget.biases", float)
     for field in ("length", "batch_size"):
         value = sweep[field]
         check_positive_int(value, f"forget.{field}")
@@ -100,7 +87,7 @@ def resolve_forget(config: ml_collections.ConfigDict, vocab_size: int) -> Forget
 
 def gate_curves(module, params, inputs_BxT):
     """Mean and median over batch and units of prod f, and the mean autodiff cell-path gradient: 3 x [T]."""
-    gates = probes.lstm_gates(module, params, inputs_BxT)
+    gates = probes.sown(probes.intermediates(module, params, inputs_BxT), "gates")
     products_TxBxH = probes.forget_products(gates["f"])
     flat = products_TxBxH.reshape(products_TxBxH.shape[0], -1)
     path_TxBxH = probes.cell_path_gradient(gates)
@@ -126,13 +113,15 @@ def gate_rows(module, params, inputs_BxT, **labels) -> list[dict]:
 
 
 def spectral_fields(module, params, inputs_BxT) -> dict:
-    """sigma_max of W_hh and the trajectory's mean log step-Jacobian norm, for a tanh RNN; else blanks."""
-    cell = module.cells[0] if isinstance(module, models.RecurrentLM) else None
-    if not isinstance(cell, ElmanCell):
-        return dict(sigma_max=None, log_sigma_max=None, jacobian_log_norm=None)
-    sigma = probes.spectral_norm(probes.recurrent_kernel(params))
-    jac = float(jnp.mean(probes.tanh_jacobian_log_norms(module, params, inputs_BxT)))
-    return dict(sigma_max=sigma, log_sigma_max=float(np.log(sigma)), jacobian_log_norm=jac)
+    """The model's bound on the step Jacobian (tanh RNN: sigma_max of W_hh) and the trajectory's mean
+    log step-Jacobian norm (any recurrence); blanks where a model has neither."""
+    sigma = probes.recurrence_bound(module, params)
+    log_norms = probes.step_jacobian_log_norms(module, params, inputs_BxT)
+    return dict(
+        sigma_max=sigma,
+        log_sigma_max=None if sigma is None else float(np.log(sigma)),
+        jacobian_log_norm=None if log_norms is None else float(jnp.mean(log_norms)),
+    )
 
 
 def probe_model(plan, params, batch, trained: bool, seed: int, out: dict) -> dict:
@@ -144,9 +133,10 @@ def probe_model(plan, params, batch, trained: bool, seed: int, out: dict) -> dic
     out["results"] += [
         dict(labels, distance=k, grad_norm=float(g), target_distance=target_distance) for k, g in enumerate(norms_K)
     ]
-    cell = plan.module.cells[0] if isinstance(plan.module, models.RecurrentLM) else None
-    if isinstance(cell, LSTMCell) and trained:  # the untrained LSTM is the sweep's business
-        out["gates"] += gate_rows(plan.module, params, batch.inputs, forget_bias=cell.forget_bias, **labels)
+    gates = probes.sown(probes.intermediates(plan.module, params, batch.inputs), "gates")
+    if trained and gates is not None and "f" in gates:  # a model with forget gates; init is the sweep's
+        bias = dict(plan.config.cell_options).get("forget_bias", "")
+        out["gates"] += gate_rows(plan.module, params, batch.inputs, forget_bias=bias, **labels)
     slope, lo, hi = probes.fit_log_slope(norms_K)
     return dict(
         labels,

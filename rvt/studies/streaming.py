@@ -29,17 +29,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import time
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
 
 from rvt import io, models, plotting, profiling, train
 from rvt.errors import check, check_positive_int, is_positive_int
+from rvt.models import stepping
 from rvt.studies import common
 from rvt.tasks import make_task
 
@@ -59,92 +58,6 @@ RESULT_COLUMNS = (
 )
 LONG_MODES = ("infer", "train", "kv_step")
 LONG_COLUMNS = ("model", "mode", "T", "required_bytes", "budget_bytes", "fits", "ran", "measured_s", "note")
-
-
-# ---- step mode helpers (shared with the edge and online studies) ----
-
-
-def compile_step(module, params, state):
-    """The batch-1 step compiled once: (executable, compile seconds, XLA's scratch bytes, XLA's FLOPs)."""
-    start = time.perf_counter()
-    compiled = models.make_step(module).lower(params, state, jnp.zeros((1,), jnp.int32)).compile()
-    compile_s = time.perf_counter() - start
-    analysis = compiled.cost_analysis()  # read here, not via profiling.cost, which would compile again
-    analysis = (analysis[0] if analysis else {}) if isinstance(analysis, list | tuple) else (analysis or {})
-    return compiled, compile_s, int(compiled.memory_analysis().temp_size_in_bytes), float(analysis.get("flops", 0))
-
-
-def jump_cache(state: dict, position: int, key) -> dict:
-    """A Transformer step state as if ``position - 1`` tokens had been stepped: every slot holds the
-    latest earlier position that maps to it (ring arithmetic, so it serves full caches and windows),
-    with random keys and values; the next step is at index ``position - 1``."""
-    index = position - 1
-    layers = []
-    for layer, layer_key in zip(state["layers"], jax.random.split(key, len(state["layers"])), strict=True):
-        slots_S = jnp.arange(layer["pos"].shape[0])
-        last_S = index - 1 - jnp.mod(index - 1 - slots_S, slots_S.shape[0])
-        k_key, v_key = jax.random.split(layer_key)
-        layers.append(
-            dict(
-                k=jax.random.normal(k_key, layer["k"].shape, layer["k"].dtype),
-                v=jax.random.normal(v_key, layer["v"].shape, layer["v"].dtype),
-                pos=jnp.where(last_S >= 0, last_S, -1).astype(jnp.int32),
-            )
-        )
-    return dict(layers=tuple(layers), pos=jnp.asarray(index, jnp.int32))
-
-
-def used_bytes(state, position: int) -> int:
-    """Bytes of the filled part of a state: a KV cache counts only slots that hold a position."""
-    if not (isinstance(state, dict) and "layers" in state):
-        return profiling.tree_bytes(state)
-    total = profiling.tree_bytes(state["pos"])
-    for layer in state["layers"]:
-        slots = layer["pos"].shape[0]
-        kv = profiling.tree_bytes((layer["k"], layer["v"]))
-        total += profiling.tree_bytes(layer["pos"]) + kv * min(position, slots) // slots
-    return total
-
-
-def timed_steps(step, params, state, tokens_N) -> tuple[np.ndarray, object]:
-    """Run ``step`` over host tokens one at a time; seconds per step (blocked) and the final state."""
-    tokens = [jnp.asarray([t], jnp.int32) for t in tokens_N]
-    seconds = np.empty(len(tokens))
-    for i, token in enumerate(tokens):
-        start = time.perf_counter()
-        state, logits = step(params, state, token)
-        jax.block_until_ready((state, logits))
-        seconds[i] = time.perf_counter() - start
-    return seconds, state
-
-
-def time_at(step, params, state: dict, position: int, repeats: int) -> tuple[np.ndarray, dict]:
-    """Time the Transformer step at one position ``repeats`` times, resetting the position each call."""
-    token = jnp.zeros((1,), jnp.int32)
-    seconds = np.empty(repeats)
-    for i in range(repeats):
-        state = dict(state, pos=jnp.asarray(position - 1, jnp.int32))
-        jax.block_until_ready(state["pos"])
-        start = time.perf_counter()
-        state, logits = step(params, state, token)
-        jax.block_until_ready((state, logits))
-        seconds[i] = time.perf_counter() - start
-    return seconds, state
-
-
-def needed_bytes(compiled) -> int:
-    """What a compiled executable needs resident: arguments + outputs + scratch - donated aliases."""
-    memory = compiled.memory_analysis()
-    return int(
-        memory.argument_size_in_bytes
-        + memory.output_size_in_bytes
-        + memory.temp_size_in_bytes
-        - getattr(memory, "alias_size_in_bytes", 0)
-    )
-
-
-def machine_memory_bytes() -> int:
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 # ---- configuration ----
@@ -192,9 +105,9 @@ def resolve(config: ml_collections.ConfigDict) -> Plan:
         f"got {config.vocab_size!r}",
     )
     check(
-        config.rnn in models.MODELS and models.MODELS[config.rnn].cell is not None,
+        config.rnn in models.MODELS,
         "rnn",
-        f"{config.rnn!r} is not a registered recurrent model",
+        f"{config.rnn!r} is not a registered model; known: {', '.join(sorted(models.MODELS))}",
     )
     long = config.long
     for field in ("length", "batch_size"):
@@ -213,8 +126,10 @@ def resolve(config: ml_collections.ConfigDict) -> Plan:
         "long.memory_budget_bytes",
         f"must be >= 0 (0: this machine's memory), got {long.memory_budget_bytes!r}",
     )
-    rnn_module, _ = models.make_model(config.rnn, _settings(config, config.rnn), vocab_size=config.vocab_size, length=1)
-    settings = dict(_settings(config, "transformer"), max_len=config.max_position, window=0)
+    rnn_module, _ = models.make_model(
+        config.rnn, common.model_settings(config, config.rnn), vocab_size=config.vocab_size, length=1
+    )
+    settings = dict(common.model_settings(config, "transformer"), max_len=config.max_position, window=0)
     transformer, t_config = models.make_model(
         "transformer", settings, vocab_size=config.vocab_size, length=config.max_position
     )
@@ -235,8 +150,10 @@ def resolve(config: ml_collections.ConfigDict) -> Plan:
     )
 
 
-def _settings(config, name: str) -> dict:
-    return config.model[name].to_dict() if name in config.model else {}
+def _compiled(module, params, state):
+    """The step compiled once: (executable, compile seconds, XLA's scratch bytes of one step)."""
+    step, compile_s, cost = stepping.compile_step(module, params, state)
+    return step, compile_s, cost.temp_bytes
 
 
 def transformer_module(plan: Plan, vocab_size: int, max_len: int, window: int = 0):
@@ -266,13 +183,22 @@ def _row(model, mode, position, seconds, state_bytes, used, temp, compile_s):
 def stepped_rows(name, mode, module, params, plan, config, key) -> list[dict]:
     """Step for real through every position to the largest (+ repeats); one row per grid position."""
     state = models.init_state(module, params)
-    step, compile_s, temp, _ = compile_step(module, params, state)
+    step, compile_s, temp = _compiled(module, params, state)
     count = plan.positions[-1] + config.repeats - 1
     tokens = np.asarray(jax.random.randint(key, (count,), 0, config.vocab_size))
-    seconds, state = timed_steps(step, params, state, tokens)
+    seconds, state = stepping.timed_steps(step, params, state, tokens)
     nbytes = profiling.tree_bytes(state)
     return [
-        _row(name, mode, p, seconds[p - 1 : p - 1 + config.repeats], nbytes, used_bytes(state, p), temp, compile_s)
+        _row(
+            name,
+            mode,
+            p,
+            seconds[p - 1 : p - 1 + config.repeats],
+            nbytes,
+            stepping.used_state_bytes(state, p),
+            temp,
+            compile_s,
+        )
         for p in plan.positions
     ]
 
@@ -284,9 +210,9 @@ def jump_rows(mode, params, plan, config, key) -> list[dict]:
         slots = plan.positions[-1] if mode == "kv_cache" else 2 ** math.ceil(math.log2(position))
         if module is None or module.max_len != slots:
             module = transformer_module(plan, config.vocab_size, slots)
-            step, compile_s, temp, _ = compile_step(module, params, models.init_state(module, params))
-        state = jump_cache(models.init_state(module, params), position, jax.random.fold_in(key, position))
-        seconds, state = time_at(step, params, state, position, config.repeats)
+            step, compile_s, temp = _compiled(module, params, models.init_state(module, params))
+        state = stepping.jump_cache(models.init_state(module, params), position, jax.random.fold_in(key, position))
+        seconds, state = stepping.time_at(step, params, state, position, config.repeats)
         rows.append(
             _row(
                 "transformer",
@@ -294,7 +220,7 @@ def jump_rows(mode, params, plan, config, key) -> list[dict]:
                 position,
                 seconds,
                 profiling.tree_bytes(state),
-                used_bytes(state, position),
+                stepping.used_state_bytes(state, position),
                 temp,
                 compile_s,
             )
@@ -349,7 +275,7 @@ def long_rows(plan: Plan, config, key, budget: int, rnn_params, t_params) -> lis
                     name,
                     "infer",
                     length,
-                    needed_bytes(forward),
+                    profiling.analyse(forward).resident_bytes,
                     budget,
                     measure,
                     f"forward on [{batch_size}, {length}]",
@@ -357,14 +283,16 @@ def long_rows(plan: Plan, config, key, budget: int, rnn_params, t_params) -> lis
             )
         if "train" in modes:
             state = train.create_state(module, params, train_config)
-            trainer = train.make_train_step(task, batch_size, key).lower(state).compile()  # lowering runs nothing
+            trainer = (
+                train.make_train_step(train.task_sampler(task, batch_size, key)).lower(state).compile()
+            )  # runs nothing
             measure = lambda t=trainer, s=state: _time_train(t, s, config.long.train_steps)
             rows.append(
                 _long_row(
                     name,
                     "train",
                     length,
-                    needed_bytes(trainer),
+                    profiling.analyse(trainer).resident_bytes,
                     budget,
                     measure if config.long.train_steps else None,
                     f"copy_memory train step, batch {batch_size}, median of {config.long.train_steps}",
@@ -372,16 +300,20 @@ def long_rows(plan: Plan, config, key, budget: int, rnn_params, t_params) -> lis
             )
     if "kv_step" in modes:
         state = models.init_state(transformer, t_params)
-        step = compile_step(transformer, t_params, state)[0]
+        step = stepping.compile_step(transformer, t_params, state)[0]
         rows.append(
             _long_row(
                 "transformer",
                 "kv_step",
                 length,
-                needed_bytes(step),
+                profiling.analyse(step).resident_bytes,
                 budget,
                 lambda: float(
-                    np.median(time_at(step, t_params, jump_cache(state, length, key), length, config.repeats)[0])
+                    np.median(
+                        stepping.time_at(
+                            step, t_params, stepping.jump_cache(state, length, key), length, config.repeats
+                        )[0]
+                    )
                 ),
                 f"one step at position {length} against a cache of {length} slots",
             )
@@ -451,7 +383,7 @@ def summary_rows(rows: list[dict]) -> list[dict]:
 
 def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False):
     plan = resolve(config)
-    budget = config.long.memory_budget_bytes or machine_memory_bytes()
+    budget = config.long.memory_budget_bytes or profiling.memory_budget()[0]
     resolved = dict(
         positions=list(plan.positions),
         rnn=plan.rnn,

@@ -1,6 +1,6 @@
 """Sequential compute: time, FLOPs and utilisation of each model's loss against sequence length T.
 
-For every model and every T of the grid, the loss of the model (``train.loss_fn`` on random tokens) is
+For every model and every T of the grid, the loss of the model (cross-entropy on random tokens) is
 compiled once and timed forward (``fwd``) and forward+backward (``fwd_bwd``: the gradient with respect
 to the parameters); XLA's cost analysis of the same compiled function gives the FLOPs. A tanh RNN, LSTM
 and GRU run their T steps one after another (``lax.scan``); the Transformer computes all positions at
@@ -8,8 +8,8 @@ once, through ``attention='vmapped'`` (model ``transformer``) or ``'fused'`` (mo
 ``transformer_fused``; the ``attention`` column says which). The machine's matmul peak is measured once
 in the same run, so ``peak_fraction`` = achieved FLOP/s / peak.
 
-XLA counts a while loop's body once, whatever its trip count, so for the recurrent models the FLOPs are
-corrected with :func:`rvt.profiling.loop_corrected_flops` (one step's FLOPs from unroll=2 minus unroll=1).
+XLA counts a while loop's body once, whatever its trip count, so FLOPs are counted on the jaxpr instead
+(:func:`rvt.profiling.traced_flops`: every scan body times its length), the same way for every model.
 
 ``cpu_s`` is the process CPU time of a call (median, all of XLA's threads): on a shared CPU, other
 processes stretch the wall time of long calls but not their CPU time, so its exponent is the cleaner one
@@ -29,8 +29,8 @@ import jax.numpy as jnp
 import ml_collections
 from absl import logging
 
-from rvt import io, models, plotting, profiling, train
-from rvt.errors import ConfigError, check, check_positive_int
+from rvt import io, metrics, models, plotting, profiling
+from rvt.errors import check, check_positive_int
 from rvt.studies import common
 from rvt.tasks.base import Batch
 
@@ -60,24 +60,6 @@ VARIANTS = {"transformer_fused": ("transformer", {"attention": "fused"})}
 BASE_MODELS = ("rnn", "lstm", "gru", "transformer")
 
 
-def parse_lengths(value, setting: str) -> tuple[int, ...]:
-    """A non-empty grid of positive integer lengths, from a tuple or a "1,4,16" string; sorted, unique."""
-    items = value.split(",") if isinstance(value, str) else list(value)
-    items = [v.strip() for v in items if v.strip()] if isinstance(value, str) else items
-    try:
-        lengths = [int(v) if isinstance(v, str) else v for v in items]
-    except ValueError:
-        raise ConfigError(f"{setting}: must be integers, got {value!r}") from None
-    check(bool(lengths), setting, "the grid is empty")
-    check(
-        all(isinstance(t, int) and not isinstance(t, bool) for t in lengths),
-        setting,
-        f"must be integers, got {value!r}",
-    )
-    check(all(t > 0 for t in lengths), setting, f"every length must be positive, got {lengths}")
-    return tuple(sorted(set(lengths)))
-
-
 @dataclasses.dataclass(frozen=True)
 class Plan:
     name: str
@@ -85,7 +67,6 @@ class Plan:
     module: Any
     lengths: tuple[int, ...]
     num_params: int
-    flop_modules: tuple[Any, Any] | None  # recurrent: the same model with unroll 1 and 2 (FLOP counting)
     settings: dict
 
 
@@ -94,25 +75,21 @@ def _build(name: str, config, max_length: int):
     known = (*config.model, *VARIANTS)
     check(base in config.model, "models", f"unknown model {name!r}; known: {', '.join(known)}")
     settings = {**config.model[base].to_dict(), **fixed}
-    make = lambda extra: models.make_model(base, {**settings, **extra}, vocab_size=config.vocab_size, length=max_length)
-    module, model_config = make({})
+    module, model_config = models.make_model(base, settings, vocab_size=config.vocab_size, length=max_length)
     shapes = jax.eval_shape(lambda key: models.init_params(module, key, 1), jax.random.key(0))
-    recurrent = isinstance(model_config, models.RecurrentConfig)
-    flop_modules = (make({"unroll": 1})[0], make({"unroll": 2})[0]) if recurrent else None
     return Plan(
         name,
-        getattr(model_config, "attention", ""),
+        settings.get("attention", ""),
         module,
         (),
         models.count_params(shapes),
-        flop_modules,
         dict(base=base, **dataclasses.asdict(model_config)),
     )
 
 
 def resolve(config: ml_collections.ConfigDict) -> tuple[list[Plan], dict]:
     """Validate every setting and build every model, before anything is written."""
-    lengths = parse_lengths(config.lengths, "lengths")
+    lengths = tuple(sorted(set(common.parse_list(config.lengths, "lengths", int, minimum=1))))
     for setting in ("batch_size", "repeats", "peak_size"):
         value = config[setting]
         check_positive_int(value, setting)
@@ -152,28 +129,16 @@ def random_batch(key, batch_size: int, length: int, vocab_size: int) -> Batch:
 
 def loss_function(module, phase: str):
     """The loss of ``module`` (``fwd``) or its gradient with respect to the parameters (``fwd_bwd``)."""
-    loss = lambda params, batch: train.loss_fn(params, module.apply, batch)[0]
+    loss = lambda params, batch: metrics.masked_cross_entropy(module.apply({"params": params}, batch.inputs), batch)
     return loss if phase == "fwd" else jax.grad(loss)
 
 
-def step_flops(plan: Plan, phase: str, params, batch_size: int, vocab_size: int) -> float:
-    """FLOPs one more recurrent step adds, from the unroll=2 and unroll=1 counts at length 4."""
-    batch = random_batch(jax.random.key(0), batch_size, 4, vocab_size)
-    one, two = (profiling.cost(loss_function(m, phase), params, batch).flops for m in plan.flop_modules)
-    return two - one
-
-
-def measure(plan: Plan, params, batch: Batch, phase: str, config, step: float | None) -> dict:
-    """Time and count one (model, T, phase); ``step`` is the per-step FLOPs of a recurrent model."""
-    timing, cost = profiling.profile(
-        loss_function(plan.module, phase), params, batch, repeats=config.repeats, min_time_s=config.min_time_s
-    )
+def measure(plan: Plan, params, batch: Batch, phase: str, config) -> dict:
+    """Time one (model, T, phase) after compiling it; FLOPs counted on its jaxpr."""
+    fn = loss_function(plan.module, phase)
+    timing, _ = profiling.profile(fn, params, batch, repeats=config.repeats, min_time_s=config.min_time_s)
+    flops = profiling.traced_flops(fn, params, batch)
     length = batch.shape[1]
-    flops = cost.flops
-    if step is not None:
-        if plan.module.unroll != 1:  # count on the unroll=1 twin, the form the correction assumes
-            flops = profiling.cost(loss_function(plan.flop_modules[0], phase), params, batch).flops
-        flops = profiling.loop_corrected_flops(flops, step, length)
     return dict(
         model=plan.name,
         attention=plan.attention,
@@ -240,15 +205,10 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
         writer.write(dict(kind="peak", size=config.peak_size, flops_per_s=peak))
         for plan in plans:
             params = models.init_params(plan.module, key, 1)  # shapes do not depend on T
-            steps = (
-                {p: step_flops(plan, p, params, config.batch_size, config.vocab_size) for p in PHASES}
-                if plan.flop_modules
-                else dict.fromkeys(PHASES)
-            )
             for length in plan.lengths:
                 batch = random_batch(jax.random.fold_in(key, length), config.batch_size, length, config.vocab_size)
                 for phase in PHASES:
-                    row = measure(plan, params, batch, phase, config, steps[phase])
+                    row = measure(plan, params, batch, phase, config)
                     writer.write(dict(kind="measure", **row))
                     logging.info(
                         "%-18s T=%-6d %-7s %10.3f ms  %.3g FLOP/s  (compile %.1fs)",

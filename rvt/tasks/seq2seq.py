@@ -39,6 +39,11 @@ class Seq2SeqBatch:
     position: Array  # int32 target position t (the per-position label)
     src_position: Array  # int32 source position that target t copies
 
+    @property
+    def targets(self) -> Array:
+        """What the decoder must predict (the name every loss and accuracy in rvt.metrics reads)."""
+        return self.tgt_out
+
 
 @dataclasses.dataclass(frozen=True)
 class SourceTarget:

@@ -1,0 +1,130 @@
+"""The one app helper every experiment script uses: flags, config, clean failure.
+
+    # experiments/<name>.py
+    from experiments import _app
+    from rvt.studies import <name>
+
+    if __name__ == "__main__":
+        _app.main(<name>)
+
+gives ``python -m experiments.<name> [--workdir DIR] [--overwrite] [--resume] [--import MOD]
+[--config.<setting>=VALUE ...]``, with ``experiments/configs/<name>.py`` as the config. Flags are read here
+and nowhere else: the study receives a locked ml_collections config and plain arguments. Every bad input
+-- a bad flag, an unknown or mistyped setting, a value of the wrong type, a stray argument, a setting the
+study refuses (:class:`rvt.errors.ConfigError`) -- is one line ``error: ...`` on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import pathlib
+import re
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+from typing import NoReturn
+
+from absl import app, flags
+from ml_collections import config_flags
+
+from rvt.errors import ConfigError
+
+CONFIGS = pathlib.Path(__file__).parent / "configs"
+
+
+def fail(message: str) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _unknown_setting(error: Exception, argv: Sequence[str]) -> NoReturn:
+    """ml_collections' KeyError for a missing key -> ``error: train.stpes: unknown setting; did you mean
+    train.steps?`` naming the key as typed (its message holds a quoted key and, maybe, a suggestion)."""
+    text = str(error.args[0] if error.args else error)
+    while isinstance(text, str) and text[:1] in "'\"" and text[-1:] in "'\"":  # KeyError repr, maybe nested
+        text = text[1:-1].encode().decode("unicode_escape")
+    key = re.split(r"['\"\n]", text.strip("'\""))[0]
+    typed = next((a.split("=")[0].removeprefix("--") for a in argv[1:] if key in a.split("=")[0].split(".")), key)
+    suggestion = re.search(r'Did you mean "([^"]+)"', text)
+    hint = ""
+    if suggestion:
+        hint = f"; did you mean {typed.rsplit('.', 1)[0] + '.' if '.' in typed else ''}{suggestion.group(1)}?"
+    fail(f"{typed.removeprefix('config.')}: unknown setting{hint}")
+
+
+def _imports(args: Sequence[str]) -> list[str]:
+    """The modules named by ``--import=a.b`` / ``--import a.b`` (repeatable), in order."""
+    modules = []
+    for i, arg in enumerate(args):
+        if arg.startswith("--import="):
+            modules.append(arg.split("=", 1)[1])
+        elif arg == "--import" and i + 1 < len(args):
+            modules.append(args[i + 1])
+    return modules
+
+
+def define_flags(name: str, resumable: bool):
+    """``--config`` (ml_collections applies the ``--config.<setting>`` overrides while defining it),
+    ``--workdir``, ``--overwrite``, ``--resume`` where the study can continue a run, ``--import``.
+
+    ``--import=my_pkg.cells`` modules are imported first, so what they register is in the config:
+    ``--import=my_cells --config.models=leaky --config.model.leaky.leak=0.9`` works from the shell."""
+    flags.DEFINE_multi_string(
+        "import", [], "Modules to import before the config is built: they may register models, cells or tasks."
+    )
+    for module in _imports(sys.argv[1:]):
+        try:
+            importlib.import_module(module)
+        except Exception as e:  # noqa: BLE001 -- any failure of the user's module is one line
+            fail(f"import: cannot import {module!r}: {type(e).__name__}: {e}")
+    try:
+        config = config_flags.DEFINE_config_file("config", str(CONFIGS / f"{name}.py"), "Experiment config.")
+    except (AttributeError, KeyError) as e:
+        _unknown_setting(e, sys.argv)
+    workdir = flags.DEFINE_string("workdir", f"runs/{name}", "Where the run's files go.")
+    overwrite = flags.DEFINE_bool("overwrite", False, "Replace a run already in --workdir.")
+    resume = None
+    if resumable:
+        resume = flags.DEFINE_bool("resume", False, "Continue the run in --workdir from its checkpoints (same config).")
+    return config, workdir, overwrite, resume
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing, with every failure as one line ``error: ...`` and exit status 2."""
+    logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # "no TPU here", on every start
+    try:
+        rest = flags.FLAGS(argv)
+    except flags.Error as e:
+        message = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if "Did you mean" in str(e) or "Unknown" in message:
+            match = re.search(r"--config\.([\w.]+)", " ".join(argv))
+            if match and isinstance(e.__cause__ or e.__context__, KeyError | AttributeError):
+                _unknown_setting(e.__cause__ or e.__context__, argv)
+        fail(message)
+    except (AttributeError, KeyError) as e:  # ml_collections: an override of a setting the config lacks
+        _unknown_setting(e, argv)
+    except (TypeError, ValueError) as e:  # ml_collections: a value of the wrong type
+        fail(f"config: {str(e).splitlines()[0]}")
+    if len(rest) > 1:
+        fail(f"unexpected arguments: {' '.join(rest[1:])} (settings are --config.<name>=<value>)")
+    return rest
+
+
+def main(study: ModuleType) -> None:
+    """Run ``study.run(config, workdir, overwrite[, resume])`` as an absl app."""
+    name = study.EXPERIMENT
+    resumable = getattr(study, "RESUMABLE", False)
+    config, workdir, overwrite, resume = define_flags(name, resumable)
+
+    def run(argv):
+        del argv  # parse_flags has refused stray arguments
+        settings = config.value
+        settings.lock()  # a typo in code (config.trian = ...) fails too, not just on the command line
+        extra = dict(resume=resume.value) if resume is not None else {}
+        try:
+            study.run(settings, workdir.value, overwrite.value, **extra)
+        except ConfigError as e:
+            fail(str(e))
+
+    app.run(run, flags_parser=parse_flags)
