@@ -63,8 +63,10 @@ class TrainConfig:
         check(self.weight_decay >= 0, "train.weight_decay", f"must be >= 0, got {self.weight_decay}")
 
 
+@functools.lru_cache(maxsize=64)
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
-    """AdamW after global-norm clipping; ``cosine``: linear warmup then cosine decay to 10%,
+    """(One object per config: the optimizer is a static field of the TrainState, so a new but equal
+    optimizer would make every new state compile the train step again.) AdamW after global-norm clipping; ``cosine``: linear warmup then cosine decay to 10%,
     ``constant``: the same rate throughout (an online learner has no end to decay towards)."""
     if config.schedule == "constant":
         schedule = optax.constant_schedule(config.learning_rate)
@@ -90,6 +92,7 @@ class TrainState(train_state.TrainState):
 
 
 def create_state(model: nn.Module, params, config: TrainConfig, memory: Any = None) -> TrainState:
+    memory = jax.tree.map(jnp.copy, memory)  # a donated state must not hold one buffer twice
     state = TrainState.create(apply_fn=model.apply, params=params, tx=make_optimizer(config), memory=memory)
     # TrainState.create starts from the Python int 0; the step returns an int32 array. Starting from
     # the array keeps step 2 on step 1's compiled executable instead of compiling a second one.

@@ -76,8 +76,7 @@ def test_causal_and_receptive_field(name, extra):
     x_1xTxD = module.apply({"params": params}, random_tokens(1, (1, T)), method="embed")
 
     def logits_of(x):
-        out = module.apply({"params": params}, x, method="from_embeddings")
-        return out[1] if isinstance(module, RecurrentLM) else out
+        return module.apply({"params": params}, x, method="from_embeddings")[1]
 
     jac = np.asarray(jax.jit(jax.jacrev(logits_of))(x_1xTxD))  # [1, T, V, 1, T, D]
     influence_TxS = np.abs(jac[0, :, :, 0]).max(axis=(1, 3))

@@ -7,7 +7,7 @@ import optax
 import pytest
 
 from experiments.configs import online as online_config
-from rvt import io, metrics, models
+from rvt import train, io, metrics, models
 from rvt.errors import ConfigError
 from rvt.studies import online
 from rvt.tasks.stream import DriftingCopyStream
@@ -61,10 +61,10 @@ def test_carried_state_makes_segments_one_long_sequence(resolved):
     _, task, plans = resolved
     module, params = plans["lstm"]
     first, second = task.segment(KEY, 0, 3), task.segment(KEY, 1, 3)
-    loss_fn = jax.jit(online.recurrent_loss(module))
-    carry = module.apply({"params": params}, 3, method="initial_state")
-    _, (carry, _) = loss_fn(params, carry, first)
-    _, (_, logits) = loss_fn(params, carry, second)
+    stream = jax.jit(lambda p, memory, tokens: module.apply({"params": p}, memory, tokens, method="stream"))
+    carry = module.apply({"params": params}, 3, 8, method="init_stream")
+    carry, _ = stream(params, carry, first.inputs)
+    _, logits = stream(params, carry, second.inputs)
     both = jnp.concatenate([first.inputs, second.inputs], axis=1)
     whole = jax.jit(module.apply)({"params": params}, both)
     np.testing.assert_allclose(logits, whole[:, 4:], rtol=1e-5, atol=1e-5)
@@ -74,21 +74,20 @@ def test_carried_state_makes_segments_one_long_sequence(resolved):
 def test_segments_are_scored_before_they_are_learnt_and_memory_rolls(resolved, name):
     config, task, plans = resolved
     module, params = plans[name]
-    tx = optax.sgd(0.5)
-    learner = online.make_learner(name, module, params, tx, config)
     segment = task.segment(KEY, 3, config.num_streams)
-    memory = jax.tree.map(jnp.copy, learner.memory)
+    memory = module.apply({"params": params}, config.num_streams, config.window, method="init_stream")
     if name == "transformer":
-        memory = dict(tokens=jnp.arange(8, dtype=jnp.int32).reshape(2, 4) % 5, filled=jnp.array(4, jnp.int32))
-    _, (_, before) = jax.jit(learner.loss_for(1))(params, memory, segment)
-    step_params, _, kept, scores = learner.step(
-        jax.tree.map(jnp.copy, params), tx.init(params), jax.tree.map(jnp.copy, memory), segment
-    )
+        memory = dict(tokens=jnp.arange(16, dtype=jnp.int32).reshape(2, 8) % 5, filled=jnp.array(4, jnp.int32))
+    before = train.stream_forward(module.apply, params, memory, segment)[1]
+    settings = train.TrainConfig(steps=10, batch_size=2, learning_rate=0.5, warmup_steps=0, schedule="constant")
+    state = train.create_state(module, jax.tree.map(jnp.copy, params), settings, memory=memory)
+    step_fn = train.make_train_step(lambda step: segment, train.stream_forward)
+    state, scores = step_fn(state)
     assert float(scores["accuracy"]) == pytest.approx(float(metrics.accuracy(before, segment)))
-    assert not np.allclose(jax.tree.leaves(step_params)[0], jax.tree.leaves(params)[0])  # it did learn
+    assert not np.allclose(jax.tree.leaves(state.params)[0], jax.tree.leaves(params)[0])  # it did learn
     if name == "transformer":
-        np.testing.assert_array_equal(kept["tokens"], segment.inputs)  # window 8 = 4 context + 4 new
-        assert int(kept["filled"]) == 4
+        np.testing.assert_array_equal(state.memory["tokens"][:, 4:], segment.inputs)  # window 8 = 4 context + 4 new
+        assert int(state.memory["filled"]) == 4
 
 
 def test_recovery_counts_segments_and_skips_rules_never_learnt():
@@ -124,7 +123,7 @@ def test_end_to_end_writes_every_file(tmp_path):
         assert all(0 <= r["accuracy"] <= 1 for r in sel)
     summary = {r["model"]: r for r in io.read_csv(workdir / "summary.csv")}
     assert summary["lstm"]["memory_bytes"] == 2 * 2 * 8 * 4  # 2 streams x (c, h) x 8 floats
-    assert summary["transformer"]["memory_bytes"] == 2 * 4 * 4 + 4  # 2 streams x 4 int32 tokens + fill count
+    assert summary["transformer"]["memory_bytes"] == 2 * 8 * 4 + 4  # 2 streams x window 8 int32 tokens + fill count
     assert all(r["flops_per_token"] > 0 for r in summary.values())
     assert len(io.read_csv(workdir / "recovery.csv")) == 2 * 2  # two rule changes, two models
 

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 from experiments.configs import streaming as streaming_config
+from rvt.models import stepping
+from tests.conftest import count_compiles
 from rvt import io, models, profiling
 from rvt.errors import ConfigError
 from rvt.studies import streaming
@@ -41,13 +43,15 @@ def test_step_compiles_once_as_the_position_advances(params, window):
 
     jitted = jax.jit(step, donate_argnums=1)
     state = models.init_state(module, params)
+    tokens = [jnp.array([t % 5], jnp.int32) for t in range(7)]
     positions = []
-    for t in range(7):  # past the window: the ring buffer wraps
-        state, logits = jitted(params, state, jnp.array([t % 5], jnp.int32))
-        positions.append(int(state["pos"]))
+    with count_compiles() as compiles:
+        for token in tokens:  # past the window: the ring buffer wraps
+            state, logits = jitted(params, state, token)
+            positions.append(int(state["pos"]))
     assert positions == list(range(1, 8))
     assert np.all(np.isfinite(np.asarray(logits)))
-    assert len(traces) == 1 and jitted._cache_size() == 1
+    assert len(traces) == 1 and compiles() == 1
 
 
 def test_window_state_bytes_are_constant_in_max_len_and_the_cache_grows():
@@ -67,7 +71,7 @@ def test_jump_cache_marks_the_same_slots_as_stepping(params, window):
     step = models.make_step(module)
     state = models.init_state(module, params)
     for t in range(6):
-        jumped = streaming.jump_cache(models.init_state(module, params), t + 1, jax.random.key(t))
+        jumped = stepping.jump_cache(models.init_state(module, params), t + 1, jax.random.key(t))
         assert int(jumped["pos"]) == int(state["pos"]) == t
         for got, want in zip(jumped["layers"], state["layers"], strict=True):
             np.testing.assert_array_equal(got["pos"], want["pos"])
@@ -132,13 +136,13 @@ def test_end_to_end_writes_every_file(tmp_path):
     "change, setting",
     [
         (lambda c: setattr(c, "modes", "state,bogus"), "modes:"),
-        (lambda c: setattr(c, "rnn", "transformer"), "rnn:"),
         (lambda c: setattr(c, "max_position", 0), "max_position:"),
         (lambda c: setattr(c, "grid_factor", 1), "grid_factor:"),
         (lambda c: setattr(c, "window", 0), "window:"),
         (lambda c: c.long.update(length=20), "long.length:"),
         (lambda c: c.long.update(modes="infer,bogus"), "long.modes:"),
         (lambda c: setattr(c, "vocab_size", 3), "vocab_size:"),
+        (lambda c: setattr(c, "rnn", "bogus"), "rnn:"),
         (lambda c: c.long.update(memory_budget_bytes=-1), "long.memory_budget_bytes:"),
         (lambda c: c.model.transformer.update(positional="learned"), "model.transformer.positional:"),
         (lambda c: c.model.lstm.update(hidden_size=0), "model.lstm.hidden_size:"),

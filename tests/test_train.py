@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from tests.conftest import count_compiles
 from rvt import metrics, models, train
 from rvt.tasks import make_task
 from rvt.typing import NO_DISTANCE
@@ -19,40 +20,33 @@ def _setup(name, settings, task, config):
 def test_train_step_compiles_once_and_is_deterministic():
     task = make_task("variable_copy", min_distance=2, max_distance=6, num_symbols=2)
     config = train.TrainConfig(steps=5, batch_size=4)
-    traces = []
-
-    def counted(state):
-        traces.append(1)  # runs only while tracing
-        return train.train_step(state, task.sample(jax.random.fold_in(jax.random.key(1), state.step), 4))
-
-    step_fn = jax.jit(counted, donate_argnums=0)
     module, _ = models.make_model("lstm", dict(hidden_size=8), vocab_size=task.vocab_size, length=task.length)
-    tx = train.make_optimizer(config)
+    step_fn = train.make_train_step(train.task_sampler(task, 4, jax.random.key(1)))
     runs = []
-    for _ in range(2):  # a fresh state with the same module and optimizer must not retrace
-        params = models.init_params(module, jax.random.key(0), task.length)
-        state = train.TrainState.create(apply_fn=module.apply, params=params, tx=tx)
-        state = state.replace(step=jnp.zeros((), jnp.int32))  # as train.create_state does
-        for _ in range(5):
-            state, step_metrics = step_fn(state)
-        runs.append(jax.device_get((state.params, step_metrics)))
-    assert len(traces) == 1, "train step retraced"
-    assert step_fn._cache_size() == 1
+    # Two fresh states with the same module and optimizer: the second must not compile the step again.
+    states = [train.create_state(module, models.init_params(module, jax.random.key(0), task.length), config)]
+    states.append(train.create_state(module, models.init_params(module, jax.random.key(0), task.length), config))
+    with count_compiles() as compiles:
+        for state in states:
+            for _ in range(5):
+                state, step_metrics = step_fn(state)
+            runs.append(jax.device_get((state.params, step_metrics)))
+    assert compiles() == 1, "train step recompiled"
     jax.tree.map(np.testing.assert_array_equal, runs[0], runs[1])
     assert int(state.step) == 5
     assert set(step_metrics) == {"loss", "accuracy", "grad_norm", "param_norm"}
     assert float(step_metrics["grad_norm"]) > 0 and float(step_metrics["param_norm"]) > 0
 
 
-def test_library_train_step_compiles_once():
-    """The state create_state makes keeps step 1 and step 4 on one executable."""
+def test_evaluation_compiles_once_per_model_and_task():
     task = make_task("variable_copy", min_distance=1, max_distance=4)
-    config = train.TrainConfig(steps=4, batch_size=2)
+    config = train.TrainConfig(steps=4, batch_size=2, eval_batches=2, eval_batch_size=8)
     state = _setup("transformer", dict(d_model=8, num_heads=2, num_layers=1), task, config)
-    step_fn = train.make_train_step(task, 2, jax.random.key(0))
-    for _ in range(4):
-        state, _ = step_fn(state)
-    assert step_fn._cache_size() == 1
+    train.evaluate(state, task, config, jax.random.key(0))
+    with count_compiles() as compiles:
+        for i in range(3):
+            train.evaluate(state, task, config, jax.random.key(i))
+    assert compiles() == 0
 
 
 def test_eval_sums_match_numpy():

@@ -153,9 +153,9 @@ class TransformerLM(nn.Module):
             positions_T = jnp.arange(tokens_BxT.shape[-1])
         x = self.embedding(tokens_BxT)
         if self.positional == "sinusoidal":
-            x = x + sinusoidal(positions_T, self.d_model)
+            x = x + sinusoidal(positions_T, self.d_model)[None]
         elif self.positional == "learned":
-            x = x + self.pos_embedding(positions_T)
+            x = x + self.pos_embedding(positions_T)[None]
         return x
 
     def from_embeddings(self, x_BxTxD: Array, state: dict | None = None, valid_BxT: Array | None = None):
