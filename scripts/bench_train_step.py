@@ -6,7 +6,7 @@ One train step = forward + backward + AdamW update at the same shapes for every 
 tokens [B, T] -> embedding (width D) -> one LSTM layer (width H) -> linear head -> mean cross-entropy on
 random targets. The JAX models -- ours, ours without the embedding fold (``ours_unfolded``, see
 RecurrentLM.__call__) and ``flax.linen.RNN(OptimizedLSTMCell)`` inside the same embedding and head -- all
-run ``rvt.train.train_step``, the step our experiments run (grad clipping, AdamW, metrics); torch mirrors
+run ``rvt.train.make_train_step``'s step, the step our experiments run (grad clipping, AdamW, metrics); torch mirrors
 it (``clip_grad_norm_``, ``torch.optim.AdamW``, accuracy and norms) when torch is importable -- optional,
 never a dependency. The Transformer's step is divided into XLA's own FLOP count
 (``rvt.profiling.cost``) and compared with ``rvt.profiling.matmul_peak`` measured in the same process.
@@ -148,11 +148,12 @@ def fresh_state(module: nn.Module, tokens_1xT) -> train.TrainState:
 
 
 def jax_case(row: dict, module: nn.Module, batch: Batch, xla_flops: bool = True) -> Case:
-    """``rvt.train.train_step`` on ``module``: the step is not donated so it can rerun on one state."""
+    """The training loop's step on ``module``: the step is not donated so it can rerun on one state."""
     state = fresh_state(module, batch.inputs[:1])
-    step = jax.jit(train.train_step)
-    flops = (lambda: profiling.cost(train.train_step, state, batch).flops) if xla_flops else None
-    return Case(row, lambda: step(state, batch), flops)
+    train_step = train.make_train_step(lambda _: batch).__wrapped__  # the loop's own step, undonated
+    step = jax.jit(train_step)
+    flops = (lambda: profiling.traced_flops(train_step, state)) if xla_flops else None
+    return Case(row, lambda: step(state), flops)
 
 
 def torch_case(row: dict, sizes: Sizes, length: int) -> Case | None:
@@ -170,7 +171,7 @@ def torch_case(row: dict, sizes: Sizes, length: int) -> Case | None:
     inputs = torch.randint(0, sizes.vocab, (sizes.batch, length))
     targets = torch.randint(0, sizes.vocab, (sizes.batch, length))
 
-    def step():  # mirrors rvt.train.train_step: loss, accuracy, clipped grads, norms, AdamW
+    def step():  # mirrors rvt.train.make_train_step's step: loss, accuracy, clipped grads, norms, AdamW
         opt.zero_grad(set_to_none=True)
         logits = head(lstm(embed(inputs))[0])
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, sizes.vocab), targets.reshape(-1))

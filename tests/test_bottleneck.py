@@ -100,7 +100,7 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path):
         timeout=120,
     )
     assert out.returncode == 2
-    assert out.stderr.strip().splitlines()[-1] == "error: src_lens: must be positive integers, got '0'"
+    assert out.stderr.strip().splitlines()[-1] == "error: src_lens: every item must be >= 1, got '0'"
     assert not (tmp_path / "run").exists()
 
 

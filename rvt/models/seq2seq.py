@@ -31,7 +31,7 @@ import jax.numpy as jnp
 from rvt.errors import ConfigError, check, check_positive_int
 from rvt.models.attention import ATTENTION
 from rvt.models.recurrent import RecurrentLayer
-from rvt.models.registry import MODELS, ModelSpec, count_params
+from rvt.models.registry import CELLS, count_params
 from rvt.models.transformer import Block, SelfAttention, sinusoidal
 from rvt.typing import Array
 
@@ -166,8 +166,8 @@ class DecoderBlock(nn.Module):
         self.mlp_in = nn.Dense(self.mlp_ratio * self.d_model)
         self.mlp_out = nn.Dense(self.d_model)
 
-    def __call__(self, x_BxTxD, memory_BxSxD, positions_T, causal_BxTxT):
-        x_BxTxD = x_BxTxD + self.self_attn(self.ln_self(x_BxTxD), positions_T, causal_BxTxT)
+    def __call__(self, x_BxTxD, memory_BxSxD, positions_T):
+        x_BxTxD = x_BxTxD + self.self_attn(self.ln_self(x_BxTxD), positions_T)[1]  # causal
         x_BxTxD = x_BxTxD + self.cross_attn(self.ln_cross(x_BxTxD), memory_BxSxD)
         return x_BxTxD + self.mlp_out(nn.gelu(self.mlp_in(self.ln_mlp(x_BxTxD))))
 
@@ -185,7 +185,8 @@ class TransformerSeq2Seq(nn.Module):
     def setup(self):
         self.embedding = nn.Embed(self.vocab_size, self.d_model)
         self.encoder = [
-            Block(self.num_heads, self.d_model, self.mlp_ratio, self.attention) for _ in range(self.num_layers)
+            Block(self.num_heads, self.d_model, self.mlp_ratio, self.attention, causal=False)
+            for _ in range(self.num_layers)
         ]
         self.ln_encoder = nn.LayerNorm()
         self.decoder = [
@@ -196,22 +197,18 @@ class TransformerSeq2Seq(nn.Module):
 
     def _embed(self, tokens_BxT: Array) -> tuple[Array, Array]:
         positions_T = jnp.arange(tokens_BxT.shape[1])
-        return self.embedding(tokens_BxT) + sinusoidal(positions_T, self.d_model), positions_T
+        return self.embedding(tokens_BxT) + sinusoidal(positions_T, self.d_model)[None], positions_T
 
     def encode(self, src_BxS: Array) -> Array:
         x_BxSxD, positions_S = self._embed(src_BxS)
-        batch, num = src_BxS.shape
-        full_BxSxS = jnp.ones((batch, num, num), bool)  # every source position sees every other
-        for block in self.encoder:
-            x_BxSxD = block(x_BxSxD, positions_S, full_BxSxS)
+        for block in self.encoder:  # bidirectional: every source position sees every other
+            x_BxSxD = block(x_BxSxD, positions_S)[1]
         return self.ln_encoder(x_BxSxD)
 
     def decode(self, memory_BxSxD: Array, tgt_in_BxT: Array) -> Array:
         x_BxTxD, positions_T = self._embed(tgt_in_BxT)
-        batch, num = tgt_in_BxT.shape
-        causal_BxTxT = jnp.broadcast_to(jnp.tril(jnp.ones((num, num), bool)), (batch, num, num))
         for block in self.decoder:
-            x_BxTxD = block(x_BxTxD, memory_BxSxD, positions_T, causal_BxTxT)
+            x_BxTxD = block(x_BxTxD, memory_BxSxD, positions_T)
         return self.head(self.ln_decoder(x_BxTxD))
 
     def __call__(self, src_BxS: Array, tgt_in_BxT: Array) -> Array:
@@ -246,7 +243,7 @@ def _rnn_builder(module_cls):
         del length
         return module_cls(
             vocab_size=vocab_size,
-            cell=MODELS[config.cell].cell,
+            cell=CELLS[config.cell],
             hidden_size=config.hidden_size,
             embed_dim=config.embed_dim or config.hidden_size,
         )
@@ -259,10 +256,16 @@ def _build_transformer(config: TransformerSeq2SeqConfig, vocab_size: int, length
     return TransformerSeq2Seq(vocab_size=vocab_size, **dataclasses.asdict(config))
 
 
-SEQ2SEQ_MODELS: dict[str, ModelSpec] = {
-    "final_state": ModelSpec(RNNSeq2SeqConfig, _rnn_builder(FinalStateSeq2Seq)),
-    "attention": ModelSpec(RNNSeq2SeqConfig, _rnn_builder(AttentionSeq2Seq)),
-    "transformer": ModelSpec(TransformerSeq2SeqConfig, _build_transformer),
+@dataclasses.dataclass(frozen=True)
+class Seq2SeqSpec:
+    config_cls: type
+    build: Any  # (config, vocab_size, length) -> module
+
+
+SEQ2SEQ_MODELS: dict[str, Seq2SeqSpec] = {
+    "final_state": Seq2SeqSpec(RNNSeq2SeqConfig, _rnn_builder(FinalStateSeq2Seq)),
+    "attention": Seq2SeqSpec(RNNSeq2SeqConfig, _rnn_builder(AttentionSeq2Seq)),
+    "transformer": Seq2SeqSpec(TransformerSeq2SeqConfig, _build_transformer),
 }
 
 
@@ -271,7 +274,7 @@ def seq2seq_settings(name: str) -> dict[str, Any]:
     return {f.name: f.default for f in dataclasses.fields(_spec(name).config_cls)}
 
 
-def _spec(name: str) -> ModelSpec:
+def _spec(name: str) -> Seq2SeqSpec:
     if name not in SEQ2SEQ_MODELS:
         raise ConfigError(f"models: unknown model {name!r}; known: {', '.join(sorted(SEQ2SEQ_MODELS))}")
     return SEQ2SEQ_MODELS[name]
@@ -282,7 +285,7 @@ def _validate(name: str, config) -> None:
         if hasattr(config, field):
             check_positive_int(getattr(config, field), f"model.{name}.{field}")
     if isinstance(config, RNNSeq2SeqConfig):
-        cells = sorted(n for n, spec in MODELS.items() if spec.cell is not None)
+        cells = sorted(CELLS)
         check(config.cell in cells, f"model.{name}.cell", f"unknown cell {config.cell!r}; known: {', '.join(cells)}")
         check(
             isinstance(config.embed_dim, int) and config.embed_dim >= 0,

@@ -69,18 +69,19 @@ class SelfAttention(nn.Module):
     attention: str = "vmapped"
     use_rope: bool = False
     window: int = 0
+    causal: bool = True  # False: every position sees every other (an encoder)
 
     def setup(self):
         self.qkv = nn.DenseGeneral((3, self.num_heads, self.head_dim), name="qkv")
         self.out = nn.DenseGeneral(self.d_model, axis=(-2, -1), name="out")
 
-    def __call__(self, x_BxTxD: Array, positions_T: Array, valid_BxT: Array | None, cache: dict | None):
+    def __call__(self, x_BxTxD: Array, positions_T: Array, valid_BxT: Array | None = None, cache: dict | None = None):
         """Attend from every position of the chunk; returns (the updated cache or None, output)."""
         qkv = self.qkv(x_BxTxD)
         q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
         if self.use_rope:
             q, k = rope(q, positions_T), rope(k, positions_T)
-        mask_TxS = _visible(positions_T, positions_T, self.window)
+        mask_TxS = _visible(positions_T, positions_T, self.window) if self.causal else (positions_T[:, None] >= 0)
         mask_BxTxS = jnp.broadcast_to(mask_TxS, (x_BxTxD.shape[0], *mask_TxS.shape))
         if valid_BxT is not None:
             mask_BxTxS = mask_BxTxS & valid_BxT[:, None, :]
@@ -105,11 +106,18 @@ class Block(nn.Module):
     attention: str = "vmapped"
     use_rope: bool = False
     window: int = 0
+    causal: bool = True
 
     def setup(self):
         self.ln_attn = nn.LayerNorm()
         self.attn = SelfAttention(
-            self.num_heads, self.d_model // self.num_heads, self.d_model, self.attention, self.use_rope, self.window
+            self.num_heads,
+            self.d_model // self.num_heads,
+            self.d_model,
+            self.attention,
+            self.use_rope,
+            self.window,
+            self.causal,
         )
         self.ln_mlp = nn.LayerNorm()
         self.mlp_in = nn.Dense(self.mlp_ratio * self.d_model)
