@@ -31,12 +31,15 @@ linear_scan = jax.jit(_linear_scan, static_argnames="backend")
 log_linear_scan = jax.jit(_log_linear_scan, static_argnames="backend")
 
 B, T, V = 2, 8, 7
+# The real initialisers draw with this key: XLA compiles a threefry draw in ~0.3 s on CPU, an rbg one faster.
+RBG_KEY = jax.random.key(0, impl="rbg")
+# One layer where two would double every compilation; the lru's two cover the stack (ResidualLM is shared).
 NAMES = ("lru", "mingru", "minlstm", "s6")
 SMALL = {
     "lru": dict(d_model=8, state_size=6, num_layers=2),
-    "mingru": dict(d_model=8, num_layers=2, expand=2, mlp_ratio=2),
-    "minlstm": dict(d_model=8, num_layers=2, expand=2, mlp_ratio=2),
-    "s6": dict(d_model=8, num_layers=2, state_size=4, expand=2, conv_width=3),
+    "mingru": dict(d_model=8, num_layers=1, expand=2, mlp_ratio=2),
+    "minlstm": dict(d_model=8, num_layers=1, expand=2, mlp_ratio=2),
+    "s6": dict(d_model=8, num_layers=1, state_size=4, expand=2, conv_width=3),
 }
 # Read from a run of the code; each config's closed-form num_params is the independent check.
 PINNED = {"lru": 32_602, "mingru": 30_282, "minlstm": 34_506, "s6": 32_392}
@@ -301,7 +304,7 @@ def test_state_bytes():
     h, p, w = 2 * 8, 4, 3
     assert config.state_bytes(T, B) == config.num_layers * B * (h * p + (w - 1) * h) * 4
     assert build("lru")[1].state_bytes(T, B) == 2 * B * 6 * 8  # complex64
-    assert build("mingru")[1].state_bytes(T, B) == 2 * B * 16 * 4
+    assert build("mingru")[1].state_bytes(T, B) == 1 * B * 16 * 4
 
 
 # ------------------------------------------------------------------------------------- init and config
@@ -317,7 +320,7 @@ def test_inits_put_decays_and_time_steps_in_their_ranges():
             jax.nn.softplus(s6.dt_bias_init(keys[2], (4096,))),
         )
 
-    init, theta_log, dt = jax.tree.map(np.asarray, draw(jax.random.key(0)))
+    init, theta_log, dt = jax.tree.map(np.asarray, draw(RBG_KEY))
     radius = np.exp(-np.exp(init["nu_log"].astype(np.float64)))
     assert radius.min() >= 0.9 - 1e-6 and radius.max() <= 0.999 + 1e-6 and radius.max() > 0.99
     theta = np.exp(theta_log)
@@ -368,35 +371,30 @@ def test_configs_are_frozen_and_listed():
 
 
 def test_lru_learns_to_copy_three_back():
-    """Predict the token 3 positions back (vocab 6): trained > 0.9 accuracy, untrained < 0.4."""
+    """Predict the token 3 positions back (vocab 6): > 0.9 accuracy after 60 Adam steps, < 0.4 before.
+    Every batch is fresh, so the accuracy a step measures before its update is a held-out one."""
     lag, steps, vocab, length, batch = 3, 60, 6, 16, 32
-    module, _ = rvt.models.make_model(
-        "lru", dict(d_model=16, state_size=16, num_layers=1), vocab_size=vocab, length=length
-    )
+    # the sequential backend: its gradient compiles in 2/3 of the associative one's time (tested equal above)
+    settings = dict(d_model=16, state_size=16, num_layers=1, backend="sequential")
+    module, _ = rvt.models.make_model("lru", settings, vocab_size=vocab, length=length)
+    params = rvt.models.init_params(module, RBG_KEY, 1)  # the real init (shapes do not depend on T)
     opt = optax.adam(1e-2)
 
-    def data(key):
-        x = jax.random.randint(key, (batch, length), 0, vocab)
-        return x, x[:, :-lag]  # targets of positions lag..T-1
+    def loss_and_accuracy(params, x_BxT):
+        logits = module.apply({"params": params}, x_BxT)[:, lag:]
+        targets = x_BxT[:, :-lag]
+        return optax.softmax_cross_entropy_with_integer_labels(logits, targets).mean(), (
+            logits.argmax(-1) == targets
+        ).mean()
 
-    def loss_and_accuracy(params, key):
-        x, y = data(key)
-        logits = module.apply({"params": params}, x)[:, lag:]
-        loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-        return loss, (logits.argmax(-1) == y).mean()
+    @jax.jit  # one step compiled once (a scan over the steps compiles about twice as long)
+    def update(params, opt_state, x_BxT):
+        (_, accuracy), grads = jax.value_and_grad(loss_and_accuracy, has_aux=True)(params, x_BxT)
+        updates, opt_state = opt.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, accuracy
 
-    @jax.jit  # init, training and both evaluations in one compilation
-    def train(key):
-        params = module.init(key, jnp.zeros((1, 1), jnp.int32))["params"]  # params do not depend on T
-
-        def update(carry, key):
-            params, opt_state = carry
-            grads = jax.grad(lambda p: loss_and_accuracy(p, key)[0])(params)
-            updates, opt_state = opt.update(grads, opt_state, params)
-            return (optax.apply_updates(params, updates), opt_state), None
-
-        (trained, _), _ = jax.lax.scan(update, (params, opt.init(params)), jax.random.split(key, steps))
-        return loss_and_accuracy(params, jax.random.key(9))[1], loss_and_accuracy(trained, jax.random.key(9))[1]
-
-    before, after = train(jax.random.key(1))
-    assert before < 0.4 and after > 0.9, (before, after)
+    rng, opt_state, accuracies = np.random.default_rng(0), opt.init(params), []
+    for _ in range(steps):
+        params, opt_state, accuracy = update(params, opt_state, rng.integers(0, vocab, (batch, length), np.int32))
+        accuracies.append(float(accuracy))
+    assert accuracies[0] < 0.4 and np.mean(accuracies[-5:]) > 0.9, accuracies

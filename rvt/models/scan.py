@@ -62,11 +62,17 @@ def linear_scan(a_TxN: Array, b_TxN: Array, h0_N: Array | None = None, backend: 
     return jax.lax.associative_scan(_compose, (a_TxN, b_TxN), axis=0)[1]
 
 
+def _logaddexp(x: Array, y: Array) -> Array:
+    """log(exp(x) + exp(y)) for finite x, y: jnp.logaddexp without its infinity handling, about half
+    the ops (this runs ~2T times per scan, and compiles into every level of the recursion)."""
+    return jnp.maximum(x, y) + jnp.log1p(jnp.exp(-jnp.abs(x - y)))
+
+
 def _compose_logs(earlier: tuple[Array, Array], later: tuple[Array, Array]) -> tuple[Array, Array]:
-    """:func:`_compose` on logarithms: (log a1 + log a2, log(a2 * b1 + b2))."""
+    """:func:`_compose` on logarithms: (log a1 + log a2, log(a2 * b1 + b2)); every log here is finite."""
     log_a1, log_b1 = earlier
     log_a2, log_b2 = later
-    return log_a1 + log_a2, jnp.logaddexp(log_a2 + log_b1, log_b2)
+    return log_a1 + log_a2, _logaddexp(log_a2 + log_b1, log_b2)
 
 
 def log_linear_scan(
