@@ -46,11 +46,12 @@ def _unknown_setting(error: Exception, argv: Sequence[str]) -> NoReturn:
         text = text[1:-1].encode().decode("unicode_escape")
     key = re.split(r"['\"\n]", text.strip("'\""))[0]
     typed = next((a.split("=")[0].removeprefix("--") for a in argv[1:] if key in a.split("=")[0].split(".")), key)
+    typed = typed.removeprefix("config.")
     suggestion = re.search(r'Did you mean "([^"]+)"', text)
     hint = ""
     if suggestion:
         hint = f"; did you mean {typed.rsplit('.', 1)[0] + '.' if '.' in typed else ''}{suggestion.group(1)}?"
-    fail(f"{typed.removeprefix('config.')}: unknown setting{hint}")
+    fail(f"{typed}: unknown setting{hint}")
 
 
 def _imports(args: Sequence[str]) -> list[str]:

@@ -122,7 +122,7 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-EXPERIMENTS = sorted(p.stem for p in pathlib.Path(ROOT, "experiments").glob("*.py") if p.stem != "__init__")
+EXPERIMENTS = sorted(p.stem for p in pathlib.Path(ROOT, "experiments").glob("*.py") if not p.stem.startswith("_"))
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
@@ -130,10 +130,14 @@ def test_cli_unknown_setting_is_one_line_and_exit_2(tmp_path, experiment):
     # ml_collections applies overrides while the flag is defined, before absl's app starts.
     out = _cli(f"--workdir={tmp_path / 'run'}", "--config.bogus.size=1", experiment=experiment)
     assert out.returncode == 2
-    assert out.stderr.strip().splitlines() == [
-        "error: config.bogus.size: unknown setting (the config file lists the known ones)"
-    ]
+    assert out.stderr.strip().splitlines() == ["error: bogus.size: unknown setting"]
     assert not (tmp_path / "run").exists()
+
+
+def test_cli_mistyped_setting_suggests_the_right_name(tmp_path):
+    out = _cli(f"--workdir={tmp_path / 'run'}", "--config.train.stpes=5")
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == ["error: train.stpes: unknown setting; did you mean train.steps?"]
 
 
 @pytest.mark.parametrize(
@@ -167,7 +171,7 @@ class LeakyCell(models.Cell):
 def leaky_registered():
     models.register_cell("leaky_test", LeakyCell)
     yield
-    del models.MODELS["leaky_test"]
+    del models.MODELS["leaky_test"], models.CELLS["leaky_test"]
 
 
 def test_a_cell_defined_outside_rvt_trains_through_the_experiment(tmp_path, leaky_registered):
