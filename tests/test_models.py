@@ -18,7 +18,6 @@ import pytest
 
 import rvt.models
 from rvt.errors import ConfigError
-from rvt.models import RecurrentLM
 from rvt.models.transformer import rope, sinusoidal
 
 B, T, V = 2, 8, 7

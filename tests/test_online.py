@@ -3,11 +3,10 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from experiments.configs import online as online_config
-from rvt import train, io, metrics, models
+from rvt import io, metrics, models, train
 from rvt.errors import ConfigError
 from rvt.studies import online
 from rvt.tasks.stream import DriftingCopyStream

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from rvt import train
-from tests.conftest import count_compiles
 from rvt.errors import ConfigError
 from rvt.models import seq2seq
 from rvt.tasks.seq2seq import BOS, make_seq2seq_task
+from tests.conftest import count_compiles
 
 V = 9  # alphabet 8 + BOS
 

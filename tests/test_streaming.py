@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from experiments.configs import streaming as streaming_config
-from rvt.models import stepping
-from tests.conftest import count_compiles
 from rvt import io, models, profiling
 from rvt.errors import ConfigError
+from rvt.models import stepping
 from rvt.studies import streaming
+from tests.conftest import count_compiles
 
 TINY = dict(d_model=8, num_layers=2, num_heads=2)
 

@@ -5,10 +5,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tests.conftest import count_compiles
 from rvt import metrics, models, train
 from rvt.tasks import make_task
 from rvt.typing import NO_DISTANCE
+from tests.conftest import count_compiles
 
 
 def _setup(name, settings, task, config):
