@@ -65,9 +65,11 @@ class TrainConfig:
 
 @functools.lru_cache(maxsize=64)
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
-    """(One object per config: the optimizer is a static field of the TrainState, so a new but equal
-    optimizer would make every new state compile the train step again.) AdamW after global-norm clipping; ``cosine``: linear warmup then cosine decay to 10%,
-    ``constant``: the same rate throughout (an online learner has no end to decay towards)."""
+    """AdamW after global-norm clipping; ``cosine``: linear warmup then cosine decay to 10%, ``constant``:
+    the same rate throughout (an online learner has no end to decay towards).
+
+    Cached, one object per config: the optimizer is a static field of the TrainState, so a new but equal
+    optimizer would make every new state compile the train step again."""
     if config.schedule == "constant":
         schedule = optax.constant_schedule(config.learning_rate)
     else:

@@ -22,7 +22,6 @@ Importing this module registers the four models (each kind's module registers it
 from __future__ import annotations
 
 import flax.linen as nn
-import jax.numpy as jnp
 
 from rvt.errors import check
 from rvt.models.base import dense_flops
@@ -34,6 +33,7 @@ from rvt.typing import Array
 LAYERNORM_FLOPS = 8  # mean, centre, square, mean, scale by rsqrt, gain, bias
 RMSNORM_FLOPS = 5  # square, mean, scale by rsqrt, gain
 GELU_FLOPS = 8  # the tanh approximation, flax's default
+SOFTPLUS_FLOPS = 6  # max(x, 0) + log1p(exp(-|x|)) and its guards
 
 
 class MLP(nn.Module):
@@ -127,10 +127,6 @@ def check_real(name: str, field: str, value) -> None:
         f"model.{name}.{field}",
         f"must be a number, got {value!r}",
     )
-
-
-def zeros_state(shape: tuple[int, ...], dtype=jnp.float32) -> Array:
-    return jnp.zeros(shape, dtype)
 
 
 # The kinds import the scaffolding above, so they are imported (and register themselves) only now.

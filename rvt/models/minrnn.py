@@ -28,6 +28,7 @@ from rvt.models.base import ModelConfig, dense_flops
 from rvt.models.linear import (
     LAYERNORM_FLOPS,
     MLP,
+    SOFTPLUS_FLOPS,
     ResidualLM,
     check_backend,
     lm_flops,
@@ -40,6 +41,10 @@ from rvt.models.scan import log_linear_scan
 from rvt.typing import Array
 
 GATES = {"gru": 2, "lstm": 3}  # projections of x: (z, h~) and (f, i, h~)
+LOG_G_FLOPS = 12  # both branches of the where, and the select
+# FLOPs per hidden unit from the projections to (log a, log b): the softplus, log g, and the negations,
+# differences and sums around them (exp, a transcendental, is not counted, as in XLA's count)
+COEFFICIENT_FLOPS = {"gru": 2 * SOFTPLUS_FLOPS + LOG_G_FLOPS + 3, "lstm": 4 * SOFTPLUS_FLOPS + LOG_G_FLOPS + 8}
 
 
 def g(x: Array) -> Array:
@@ -131,11 +136,12 @@ class MinRNNConfig(ModelConfig):
         return self.num_layers * block + lm_params(vocab_size, d, 2 * d)
 
     def flops_per_token(self, vocab_size: int, context: int) -> float:
-        """Per block: the projections, about 8 FLOPs per gate and unit for the log-gates and g, the
-        scan's multiply-add, two norms, the MLP and the residual adds."""
+        """Per block: the projections (and biases), the log-coefficients, the scan's multiply-add, two
+        norms, the MLP and the residual adds."""
         del context
         d, h, f, gates = self.d_model, self.expand * self.d_model, self.mlp_ratio * self.d_model, GATES[self.cell]
-        rnn = dense_flops(d, gates * h) + gates * h + 8 * gates * h + 2 * h + dense_flops(h, d) + d
+        coefficients = COEFFICIENT_FLOPS[self.cell] * h
+        rnn = dense_flops(d, gates * h) + gates * h + coefficients + 2 * h + dense_flops(h, d) + d
         block = 2 * LAYERNORM_FLOPS * d + rnn + mlp_flops(d, f) + 2 * d
         return self.num_layers * block + lm_flops(vocab_size, d, LAYERNORM_FLOPS)
 

@@ -28,14 +28,13 @@ import jax
 import jax.numpy as jnp
 
 from rvt.models.base import ModelConfig, dense_flops
-from rvt.models.linear import RMSNORM_FLOPS, ResidualLM, check_backend, lm_flops, lm_params
+from rvt.models.linear import RMSNORM_FLOPS, SOFTPLUS_FLOPS, ResidualLM, check_backend, lm_flops, lm_params
 from rvt.models.registry import register_model
 from rvt.models.scan import linear_scan
 from rvt.typing import Array
 
 DT_MIN, DT_MAX, DT_FLOOR = 1e-3, 1e-1, 1e-4
 SILU_FLOPS = 4  # exp (a transcendental, not counted), add, divide, multiply
-SOFTPLUS_FLOPS = 5
 
 
 def dt_bias_init(key, shape, dtype=jnp.float32):
