@@ -7,14 +7,19 @@ import sys
 from absl import app
 
 from rvt.plotting import plot_workdir
-from rvt.studies.common import main_guard
+from experiments._app import fail
+from rvt.errors import ConfigError
 
 
 def main(argv):
     if len(argv) < 2:
         raise app.UsageError("usage: python -m scripts.plot <workdir> [<workdir> ...]")
     for workdir in argv[1:]:
-        for png in main_guard(lambda w=workdir: plot_workdir(w)):
+        try:
+            figures = plot_workdir(workdir)
+        except ConfigError as e:
+            fail(str(e))
+        for png in figures:
             print(png)
 
 
