@@ -6,9 +6,9 @@ import sys
 
 from absl import app
 
-from rvt.plotting import plot_workdir
 from experiments._app import fail
 from rvt.errors import ConfigError
+from rvt.plotting import plot_workdir
 
 
 def main(argv):

@@ -239,7 +239,7 @@ def test_preset_parameter_counts(name):
 
 
 def test_presets_are_parameter_matched():
-    assert sorted(rvt.models.PRESETS) == sorted(PINNED)
+    assert set(PINNED) <= set(rvt.models.PRESETS)  # the linear recurrences pin theirs in test_linear.py
     assert max(PINNED.values()) <= 1.25 * min(PINNED.values())
 
 

@@ -1,5 +1,6 @@
 """Sequence models: tokens [B, T] -> logits [B, T, V], each with a step mode (contract: rvt.models.base)."""
 
+from rvt.models import linear  # noqa: E402,F401  (registers lru, mingru, minlstm, s6)
 from rvt.models.base import ModelConfig
 from rvt.models.cells import Cell, ElmanCell, GRUCell, LSTMCell
 from rvt.models.recurrent import RecurrentLayer, RecurrentLM

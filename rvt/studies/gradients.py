@@ -220,11 +220,8 @@ def report(out: dict) -> None:
     """The key numbers on stdout: slopes, the tanh RNN's bound, forget products at a few distances."""
     print("model        trained  slope/step (fit range)   ln sigma_max  mean ln||J_t||")
     for row in out["summary"]:
-        extra = (
-            ""
-            if row["sigma_max"] is None
-            else (f"   {row['log_sigma_max']:+.4f}       {row['jacobian_log_norm']:+.4f}")
-        )
+        fmt = lambda v: "    -  " if v is None or v == "" else f"{v:+.4f}"
+        extra = f"   {fmt(row['log_sigma_max'])}       {fmt(row['jacobian_log_norm'])}"
         print(f"{row['model']:<12} {row['trained']:<8} {row['slope']:+.4f} [{row['fit_lo']}, {row['fit_hi']}]{extra}")
     curves: dict[tuple, dict[int, dict]] = {}
     for row in out["gates"]:
