@@ -11,6 +11,8 @@ MODEL_STYLE = {
 def style(model: str) -> dict:
     """matplotlib kwargs (color, label) for a model name; unknown names get the default cycle."""
     colour, label = MODEL_STYLE.get(model, (None, model))
+    if colour is None:  # a model without a fixed colour: a stable one from its name, not the LSTM's
+        colour = f"C{sum(map(ord, model)) % 10}"
     # Dashed so a recurrent model at the same accuracy stays visible underneath.
     dashes = dict(linestyle="--") if model.startswith("transformer") else {}
     return dict(color=colour, label=label, **dashes)
