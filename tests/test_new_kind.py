@@ -15,8 +15,8 @@ import pytest
 
 from rvt import io, models
 from rvt.models.base import ModelConfig, dense_flops
-from rvt.studies import copy_distance, gradients, streaming
-from tests import test_experiment, test_gradients, test_streaming
+from rvt.studies import copy_distance, edge, gradients, streaming
+from tests import test_edge, test_experiment, test_gradients, test_streaming
 
 
 class DiagonalLM(nn.Module):
@@ -95,7 +95,7 @@ def test_the_new_kind_keeps_the_contract(diagonal):
     np.testing.assert_allclose(np.stack(outs, 1), full, rtol=1e-5, atol=1e-6)
 
 
-def test_the_new_kind_runs_through_three_experiments(tmp_path, diagonal):
+def test_the_new_kind_runs_through_four_experiments(tmp_path, diagonal):
     config = test_experiment.tiny_config(f"{diagonal},rnn")
     copy_distance.run(config, str(tmp_path / "copy_distance"))
     assert {r["model"] for r in io.read_csv(tmp_path / "copy_distance" / "results.csv")} == {diagonal, "rnn"}
@@ -115,3 +115,10 @@ def test_the_new_kind_runs_through_three_experiments(tmp_path, diagonal):
     streaming.run(config, str(tmp_path / "streaming"))
     rows = io.read_csv(tmp_path / "streaming" / "results.csv")
     assert {r["model"] for r in rows} == {diagonal} and len({r["state_bytes"] for r in rows}) == 1  # fixed size
+
+    config = test_edge.tiny_config()
+    config.models = diagonal
+    config.lesson_model = ""
+    edge.run(config, str(tmp_path / "edge"))
+    (row,) = io.read_csv(tmp_path / "edge" / "results.csv")
+    assert row["model"] == diagonal and row["params"] == DiagonalConfig(width=8).num_params(config.vocab_size)

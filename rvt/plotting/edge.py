@@ -6,11 +6,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from rvt import io
-from rvt.plotting.style import MODEL_STYLE
+from rvt.plotting.style import style
 
 
 def _colour(row):
-    return MODEL_STYLE.get(row["base"], (None, ""))[0]
+    return style(row["base"])["color"]
 
 
 def footprint(rows):
@@ -38,7 +38,7 @@ def footprint(rows):
         0.4,
         label="closed form (matmuls)",
         color="white",
-        edgecolor=[_colour(r) or "tab:gray" for r in rows],
+        edgecolor=[_colour(r) for r in rows],
         hatch="//",
     )
     axes[1].set(yscale="log", ylabel="FLOPs per token", title="Compute per generated token")

@@ -5,14 +5,20 @@ MODEL_STYLE = {
     "lstm": ("tab:blue", "LSTM"),
     "gru": ("tab:green", "GRU"),
     "transformer": ("black", "Transformer"),
+    "lru": ("tab:purple", "LRU"),
+    "mingru": ("tab:orange", "minGRU"),
+    "minlstm": ("tab:brown", "minLSTM"),
+    "s6": ("tab:cyan", "selective SSM (S6)"),
 }
+# Colours for models registered by users: none of them is a built-in model's colour.
+SPARE_COLOURS = ("tab:pink", "tab:olive", "tab:gray", "#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4")
 
 
 def style(model: str) -> dict:
-    """matplotlib kwargs (color, label) for a model name; unknown names get the default cycle."""
+    """matplotlib kwargs (color, label) for a model name; unregistered names get a stable colour from their name."""
     colour, label = MODEL_STYLE.get(model, (None, model))
     if colour is None:  # a model without a fixed colour: a stable one from its name, not the LSTM's
-        colour = f"C{sum(map(ord, model)) % 10}"
+        colour = SPARE_COLOURS[sum(map(ord, model)) % len(SPARE_COLOURS)]
     # Dashed so a recurrent model at the same accuracy stays visible underneath.
     dashes = dict(linestyle="--") if model.startswith("transformer") else {}
     return dict(color=colour, label=label, **dashes)
