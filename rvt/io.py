@@ -112,17 +112,24 @@ def write_csv(path: pathlib.Path, rows: Sequence[Mapping[str, Any]], columns: Se
     with os.fdopen(fd, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(columns))
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: _format(v) for k, v in row.items()} for row in rows)
     os.replace(tmp, path)
 
 
+def _format(value: Any) -> Any:
+    """Booleans one way in every table: ``true`` / ``false`` (read back as bool)."""
+    return ("true" if value else "false") if isinstance(value, bool) else value
+
+
 def read_csv(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """Rows of a results.csv with numbers parsed back to int / float."""
+    """Rows of a table, typed: numbers back to int / float, ``true`` / ``false`` to bool, the rest str."""
     with open(path, newline="") as f:
         return [{k: _parse(v) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
 def _parse(value: str) -> Any:
+    if value in ("true", "false"):
+        return value == "true"
     for cast in (int, float):
         try:
             return cast(value)

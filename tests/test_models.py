@@ -59,7 +59,7 @@ def random_tokens(seed: int, shape=(B, T)) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, V, shape).astype(np.int32)
 
 
-@pytest.mark.parametrize("name", sorted(rvt.models.MODELS))
+@pytest.mark.parametrize("name", sorted(SMALL))  # the linear recurrences: tests/test_linear.py
 def test_tokens_to_logits_shape(name):
     module, params = build(name)
     logits = module.apply({"params": params}, random_tokens(0))

@@ -109,7 +109,7 @@ def associative_recalls(draw):
     )
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=8, deadline=None)
 @given(copy_memories(), SEEDS)
 def test_copy_memory_invariants(task, seed):
     b = sample_np(task, seed)
@@ -119,7 +119,7 @@ def test_copy_memory_invariants(task, seed):
     assert np.all(b["distance"][labelled_BxT] == task.delay + task.num_symbols)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=8, deadline=None)
 @given(variable_copies(), SEEDS)
 def test_variable_copy_invariants(task, seed):
     assert task.length in (12, 40)  # length=0 resolved to max_distance + num_symbols
@@ -137,7 +137,7 @@ def test_variable_copy_invariants(task, seed):
     assert np.all(b["inputs"][:, : task.num_symbols] >= 1)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=8, deadline=None)
 @given(selective_copies(), SEEDS)
 def test_selective_copy_invariants(task, seed):
     b = sample_np(task, seed)
@@ -152,7 +152,7 @@ def test_selective_copy_invariants(task, seed):
     assert np.all((b["inputs"][:, : task.context] != 0).sum(axis=1) == task.num_data)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=8, deadline=None)
 @given(associative_recalls(), SEEDS)
 def test_associative_recall_invariants(task, seed):
     pairs = task.num_pairs

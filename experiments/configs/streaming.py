@@ -1,13 +1,12 @@
-"""streaming: per-token latency and state bytes against context position; and one very long sequence.
+"""streaming: per-token latency and state bytes against context position.
 
 Run:      python -m experiments.streaming --workdir runs/streaming
-Takes:    about 2 minutes on a 2-core CPU (naive re-encoding up to 8192 and the T = 50,000 part dominate).
+Takes:    about 1.5 minutes on a 2-core CPU (naive re-encoding up to 8192 dominates).
 Expect:   the LSTM's step (~50-100 us) and bytes (512) flat in position; the sliding-window Transformer
           flat too once its window fills; the KV cache preallocated to 16384 slots flat but ~20x the
           LSTM at every position (one compiled step attends over every slot); the KV cache sized to the
           context (kv_bucket) growing ~linearly; naive re-encoding growing ~quadratically (seconds per
-          token at 8192). At T = 50,000 the LSTM infers and trains in well under 1 GB while full
-          attention needs ~40 GB to infer and ~60 GB to train (XLA's memory analysis; never allocated).
+          token at 8192). Sequences too long for attention: experiments/long_sequence.py.
 
 Modes (--config.modes, any subset): state (the RNN, --config.rnn), window (ring buffer of
 --config.window slots), kv_cache (one cache of max_position slots; the cache is *jumped* to each
@@ -20,8 +19,6 @@ Overrides:
   --config.repeats=500                 timed steps per position (p99 needs >= 100; naive uses naive_repeats)
   --config.rnn=gru --config.model.lstm.hidden_size=256     the recurrent model and its settings
   --config.model.transformer.d_model=128 --config.model.transformer.num_layers=2
-  --config.long.length=100000 --config.long.train_steps=0 --config.long.memory_budget_bytes=8000000000
-  --config.long.modes=infer,kv_step     long-sequence rows: infer (forward), train (copy_memory step), kv_step
 """
 
 import ml_collections
@@ -42,9 +39,4 @@ def get_config() -> ml_collections.ConfigDict:
     config.naive_max_position = 8192
     config.naive_repeats = 3
     config.seed = 0
-    config.long = ml_collections.ConfigDict(
-        dict(
-            modes="infer,train,kv_step", length=50_000, batch_size=1, train_steps=3, memory_budget_bytes=0
-        )  # 0: this machine's physical memory
-    )
     return config

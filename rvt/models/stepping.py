@@ -82,12 +82,22 @@ def jump_cache(state: dict, position: int, key) -> dict:
     return dict(layers=tuple(layers), pos=jnp.asarray(index, jnp.int32))
 
 
+def jump(state: State, position: int, key) -> State:
+    """A step-mode state as if ``position - 1`` tokens had been stepped, for timing the next step: a KV
+    cache is jumped there (:func:`jump_cache`); a fixed-size state costs the same at every position."""
+    return jump_cache(state, position, key) if _is_kv_cache(state) else state
+
+
+def _is_kv_cache(state: State) -> bool:
+    return isinstance(state, dict) and "layers" in state and "pos" in state
+
+
 def used_state_bytes(state: State, position: int) -> int:
     """Bytes of the filled part of a state after ``position`` tokens: a KV cache counts only the slots
     that hold a position; a fixed-size carry counts whole."""
     leaves = jax.tree.leaves(state)
     total = sum(x.nbytes for x in leaves)
-    if not (isinstance(state, dict) and "layers" in state):
+    if not _is_kv_cache(state):
         return int(total)
     unused = 0
     for layer in state["layers"]:

@@ -27,7 +27,7 @@ def _curves(rows, key, *fields):
 
 
 def _trained(row) -> bool:
-    return str(row["trained"]).lower() == "true"
+    return row["trained"] is True
 
 
 def gradient_vs_distance(rows: list[dict]):

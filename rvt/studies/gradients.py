@@ -59,10 +59,6 @@ SUMMARY_COLUMNS = (
 GATES, SUMMARY = "gates.csv", "summary.csv"
 
 
-def flag(trained: bool) -> str:
-    return "true" if trained else "false"
-
-
 @dataclasses.dataclass(frozen=True)
 class ForgetSweep:
     biases: tuple[float, ...]
@@ -127,7 +123,7 @@ def spectral_fields(module, params, inputs_BxT) -> dict:
 def probe_model(plan, params, batch, trained: bool, seed: int, out: dict) -> dict:
     """Append this model's gradient rows (and trained-LSTM gate rows) to ``out``; return its summary row."""
     norms_K = np.asarray(probes.gradient_vs_distance(plan.module, params, batch.inputs, batch.targets[:, -1]))
-    labels = dict(model=plan.name, trained=flag(trained), seed=seed)
+    labels = dict(model=plan.name, trained=trained, seed=seed)
     target = np.unique(np.asarray(batch.distance[:, -1]))
     target_distance = int(target[0]) if target.size == 1 else NO_DISTANCE  # one shared distance, or none
     out["results"] += [
@@ -205,7 +201,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
                 tokens_BxT,
                 model="lstm",
                 forget_bias=bias,
-                trained=flag(False),
+                trained=False,
                 seed=config.seed,
             )
     io.write_csv(path / GATES, out["gates"], GATE_COLUMNS)

@@ -135,9 +135,9 @@ def recovery_rows(rows: list[dict], task: DriftingCopyStream, smooth: int, fract
                 lag_before=int(task.lag(change - 1)),
                 lag_after=int(task.lag(change)),
                 pre_accuracy=pre,
-                learned_before=int(learned),
+                learned_before=learned,
                 recovery_segments=found[0] if found else "",
-                recovered=int(bool(found)),
+                recovered=bool(found),
                 target_fraction=fraction,
             )
         )

@@ -1,4 +1,4 @@
-"""Streaming inference: per-token latency and state bytes against context position, and very long T.
+"""Streaming inference: per-token latency and state bytes against context position.
 
 Modes (``config.modes``), each timed one token at a time at batch 1 on a geometric grid of positions
 (``position`` = tokens of context including the new one):
@@ -19,10 +19,7 @@ Modes (``config.modes``), each timed one token at a time at batch 1 on a geometr
 
 ``state_bytes`` is :func:`rvt.profiling.tree_bytes` of what the mode keeps between tokens (for
 ``naive``, the int32 prefix); ``state_bytes_used`` counts only the filled cache slots; ``temp_bytes``
-is XLA's scratch for one step. The second part (long_sequence.csv) is the very-long-sequence check:
-at T = ``long.length`` the RNN infers (scan) and trains (full BPTT, copy_memory) for real, while full
-attention's compiled memory need, from XLA's memory analysis of a function that is never run, is
-compared with the machine's memory.
+is XLA's scratch for one step. Sequences too long for attention are :mod:`rvt.studies.long_sequence`.
 """
 
 from __future__ import annotations
@@ -36,11 +33,10 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from rvt import io, models, plotting, profiling, train
+from rvt import io, models, plotting, profiling
 from rvt.errors import check, check_positive_int, is_positive_int
 from rvt.models import stepping
 from rvt.studies import common
-from rvt.tasks import make_task
 
 EXPERIMENT = "streaming"
 MODES = ("state", "window", "kv_cache", "kv_bucket", "naive")
@@ -56,8 +52,6 @@ RESULT_COLUMNS = (
     "compile_s",
     "repeats",
 )
-LONG_MODES = ("infer", "train", "kv_step")
-LONG_COLUMNS = ("model", "mode", "T", "required_bytes", "budget_bytes", "fits", "ran", "measured_s", "note")
 
 
 # ---- configuration ----
@@ -101,30 +95,12 @@ def resolve(config: ml_collections.ConfigDict) -> Plan:
     check(
         is_positive_int(config.vocab_size) and config.vocab_size >= 4,
         "vocab_size",
-        f"must be an integer >= 4 (the long part's copy task needs 2 symbols, blank, marker), "
-        f"got {config.vocab_size!r}",
+        f"must be an integer >= 4, got {config.vocab_size!r}",
     )
     check(
         config.rnn in models.MODELS,
         "rnn",
         f"{config.rnn!r} is not a registered model; known: {', '.join(sorted(models.MODELS))}",
-    )
-    long = config.long
-    for field in ("length", "batch_size"):
-        check_positive_int(long[field], f"long.{field}")
-    check(long.length > 20, "long.length", f"must exceed 20 (copy_memory's 2 x 10 symbols), got {long.length}")
-    long_modes = common.parse_names(long.modes, "long.modes")
-    for mode in long_modes:
-        check(mode in LONG_MODES, "long.modes", f"unknown mode {mode!r}; known: {', '.join(LONG_MODES)}")
-    check(
-        isinstance(long.train_steps, int) and long.train_steps >= 0,
-        "long.train_steps",
-        f"must be >= 0, got {long.train_steps!r}",
-    )
-    check(
-        isinstance(long.memory_budget_bytes, int) and long.memory_budget_bytes >= 0,
-        "long.memory_budget_bytes",
-        f"must be >= 0 (0: this machine's memory), got {long.memory_budget_bytes!r}",
     )
     rnn_module, _ = models.make_model(
         config.rnn, common.model_settings(config, config.rnn), vocab_size=config.vocab_size, length=1
@@ -136,7 +112,7 @@ def resolve(config: ml_collections.ConfigDict) -> Plan:
     check(
         t_config.positional != "learned",
         "model.transformer.positional",
-        "learned positions tie the parameters to max_len, which the kv_bucket and long modes vary",
+        "learned positions tie the parameters to max_len, which the kv_bucket mode varies",
     )
     count = lambda m: models.count_params(jax.eval_shape(lambda k: models.init_params(m, k, 1), jax.random.key(0)))
     return Plan(
@@ -250,112 +226,6 @@ def naive_rows(params, plan, config, key, budget_bytes: int) -> list[dict]:
     return rows
 
 
-def long_rows(plan: Plan, config, key, budget: int, rnn_params, t_params) -> list[dict]:
-    """T = long.length: bytes needed (XLA's memory analysis of the compiled function; nothing is
-    allocated to find out) and, only where that fits the budget, a timed run of the same executable.
-
-    ``infer``: full-sequence forward at batch ``long.batch_size``; ``train``: one train step on
-    copy_memory (alphabet vocab_size - 2, so the streaming params serve) at that length -- full
-    backpropagation through time for the RNN; ``kv_step``: one Transformer step at position T against
-    a KV cache of T slots.
-    """
-    length, batch_size = config.long.length, config.long.batch_size
-    modes = common.parse_names(config.long.modes, "long.modes")
-    task = make_task("copy_memory", delay=length - 20, num_symbols=10, alphabet=config.vocab_size - 2)
-    train_config = train.TrainConfig(steps=max(config.long.train_steps, 1), batch_size=batch_size, warmup_steps=0)
-    tokens = task.sample(key, batch_size).inputs
-    transformer = transformer_module(plan, task.vocab_size, length)
-    rows = []
-    for name, module, params in ((plan.rnn, plan.rnn_module, rnn_params), ("transformer", transformer, t_params)):
-        if "infer" in modes:
-            forward = jax.jit(lambda p, x, m=module: m.apply({"params": p}, x)).lower(params, tokens).compile()
-            measure = lambda f=forward, p=params: profiling.time_fn(f, p, tokens, repeats=1, jit=False).median_s
-            rows.append(
-                _long_row(
-                    name,
-                    "infer",
-                    length,
-                    profiling.analyse(forward).resident_bytes,
-                    budget,
-                    measure,
-                    f"forward on [{batch_size}, {length}]",
-                )
-            )
-        if "train" in modes:
-            state = train.create_state(module, params, train_config)
-            trainer = (
-                train.make_train_step(train.task_sampler(task, batch_size, key)).lower(state).compile()
-            )  # runs nothing
-            measure = lambda t=trainer, s=state: _time_train(t, s, config.long.train_steps)
-            rows.append(
-                _long_row(
-                    name,
-                    "train",
-                    length,
-                    profiling.analyse(trainer).resident_bytes,
-                    budget,
-                    measure if config.long.train_steps else None,
-                    f"copy_memory train step, batch {batch_size}, median of {config.long.train_steps}",
-                )
-            )
-    if "kv_step" in modes:
-        state = models.init_state(transformer, t_params)
-        step = stepping.compile_step(transformer, t_params, state)[0]
-        rows.append(
-            _long_row(
-                "transformer",
-                "kv_step",
-                length,
-                profiling.analyse(step).resident_bytes,
-                budget,
-                lambda: float(
-                    np.median(
-                        stepping.time_at(
-                            step, t_params, stepping.jump_cache(state, length, key), length, config.repeats
-                        )[0]
-                    )
-                ),
-                f"one step at position {length} against a cache of {length} slots",
-            )
-        )
-    return rows
-
-
-def _long_row(name, mode, length, required, budget, measure, note) -> dict:
-    fits = required <= budget
-    measured = measure() if fits and measure is not None else None
-    logging.info(
-        "long T=%d %-12s %-8s needs %.3g GB of %.3g GB: %s",
-        length,
-        name,
-        mode,
-        required / 1e9,
-        budget / 1e9,
-        f"ran, {measured:.3g} s" if measured is not None else "not run",
-    )
-    return dict(
-        model=name,
-        mode=mode,
-        T=length,
-        required_bytes=required,
-        budget_bytes=budget,
-        fits=int(fits),
-        ran=int(measured is not None),
-        measured_s="" if measured is None else measured,
-        note=note,
-    )
-
-
-def _time_train(trainer, state, steps: int) -> float:
-    seconds = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        state, step_metrics = trainer(state)
-        jax.block_until_ready(step_metrics)
-        seconds.append(time.perf_counter() - start)
-    return float(np.median(seconds))
-
-
 # ---- the study ----
 
 
@@ -383,7 +253,7 @@ def summary_rows(rows: list[dict]) -> list[dict]:
 
 def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False):
     plan = resolve(config)
-    budget = config.long.memory_budget_bytes or profiling.memory_budget()[0]
+    budget = profiling.memory_budget()[0]
     resolved = dict(
         positions=list(plan.positions),
         rnn=plan.rnn,
@@ -424,10 +294,6 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
                 new[-1]["latency_median_s"],
                 new[-1]["position"],
             )
-        long = long_rows(plan, config, key, budget, rnn_params, t_params)
-        for row in long:
-            writer.write(dict(kind="long", **row))
-    io.write_csv(path / "long_sequence.csv", long, LONG_COLUMNS)
     io.write_csv(path / "summary.csv", summary_rows(rows))
     figures = plotting.plot_workdir(path)
     logging.info("wrote %s", ", ".join(str(f) for f in figures))
