@@ -28,7 +28,9 @@ from typing import NoReturn
 from absl import app, flags
 from ml_collections import config_flags
 
+from rvt import checkpoint
 from rvt.errors import ConfigError
+from rvt.io import RunComplete
 
 CONFIGS = pathlib.Path(__file__).parent / "configs"
 
@@ -65,9 +67,9 @@ def _imports(args: Sequence[str]) -> list[str]:
     return modules
 
 
-def define_flags(name: str, resumable: bool):
+def define_flags(name: str):
     """``--config`` (ml_collections applies the ``--config.<setting>`` overrides while defining it),
-    ``--workdir``, ``--overwrite``, ``--resume`` where the study can continue a run, ``--import``.
+    ``--workdir``, ``--overwrite``, ``--import``.
 
     ``--import=my_pkg.cells`` modules are imported first, so what they register is in the config:
     ``--import=my_cells --config.models=leaky --config.model.leaky.leak=0.9`` works from the shell."""
@@ -83,12 +85,12 @@ def define_flags(name: str, resumable: bool):
         config = config_flags.DEFINE_config_file("config", str(CONFIGS / f"{name}.py"), "Experiment config.")
     except (AttributeError, KeyError) as e:
         _unknown_setting(e, sys.argv)
-    workdir = flags.DEFINE_string("workdir", f"runs/{name}", "Where the run's files go.")
-    overwrite = flags.DEFINE_bool("overwrite", False, "Replace a run already in --workdir.")
-    resume = None
-    if resumable:
-        resume = flags.DEFINE_bool("resume", False, "Continue the run in --workdir from its checkpoints (same config).")
-    return config, workdir, overwrite, resume
+    workdir = flags.DEFINE_string(
+        "workdir", f"runs/{name}", "Where the run's files go. Rerunning the same command there continues the run."
+    )
+    overwrite = flags.DEFINE_bool("overwrite", False, "Replace a run already in --workdir (after every check passes).")
+    flags.DEFINE_bool("log_checkpoints", False, "Show the checkpoint library's INFO lines (hidden by default).")
+    return config, workdir, overwrite
 
 
 def parse_flags(argv: list[str]) -> list[str]:
@@ -113,19 +115,23 @@ def parse_flags(argv: list[str]) -> list[str]:
 
 
 def main(study: ModuleType) -> None:
-    """Run ``study.run(config, workdir, overwrite[, resume])`` as an absl app."""
-    name = study.EXPERIMENT
-    resumable = getattr(study, "RESUMABLE", False)
-    config, workdir, overwrite, resume = define_flags(name, resumable)
+    """Run ``study.run(config, workdir, overwrite)`` as an absl app: a bad setting, a fault of the run
+    (non-finite loss, a file that cannot be written) or Ctrl-C is one line; a finished run is a no-op."""
+    config, workdir, overwrite = define_flags(study.EXPERIMENT)
 
     def run(argv):
         del argv  # parse_flags has refused stray arguments
         settings = config.value
         settings.lock()  # a typo in code (config.trian = ...) fails too, not just on the command line
-        extra = dict(resume=resume.value) if resume is not None else {}
+        checkpoint.quiet_checkpoint_logs(not flags.FLAGS.log_checkpoints)
         try:
-            study.run(settings, workdir.value, overwrite.value, **extra)
+            study.run(settings, workdir.value, overwrite.value)
+        except RunComplete as e:
+            print(str(e), file=sys.stderr)
         except ConfigError as e:
             fail(str(e))
+        except KeyboardInterrupt:
+            print(f"interrupted; rerun the same command to continue the run in {workdir.value}", file=sys.stderr)
+            sys.exit(130)
 
     app.run(run, flags_parser=parse_flags)

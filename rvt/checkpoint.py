@@ -13,12 +13,34 @@ steps and after the last one.
 
 from __future__ import annotations
 
+import logging as std_logging
 import os
 import pathlib
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
+
+
+def _finite(tree) -> bool:
+    leaves = [np.asarray(x) for x in jax.tree.leaves(tree) if jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating)]
+    return all(np.all(np.isfinite(x)) for x in leaves)
+
+
+class _QuietOrbax(std_logging.Filter):
+    def filter(self, record: std_logging.LogRecord) -> bool:
+        return record.levelno >= std_logging.WARNING or "/orbax/" not in record.pathname
+
+
+def quiet_checkpoint_logs(quiet: bool = True) -> None:
+    """Drop orbax's INFO lines (hundreds per run) from the log; warnings and errors still show."""
+    logger = std_logging.getLogger("absl")
+    for existing in [f for f in logger.filters if isinstance(f, _QuietOrbax)]:
+        logger.removeFilter(existing)
+    if quiet:
+        logger.addFilter(_QuietOrbax())
 
 
 class Checkpoints:
@@ -37,14 +59,28 @@ class Checkpoints:
         return self._manager.latest_step()
 
     def restore(self, like):
-        """The latest checkpoint, in the structure (and static fields: apply_fn, tx) of ``like``."""
-        step = self.latest_step()
-        if step is None:
-            raise FileNotFoundError(f"no checkpoint in {self.directory}")
+        """The latest checkpoint that restores and holds only finite numbers, in the structure (and static
+        fields: apply_fn, tx) of ``like``; older ones are tried in turn when the newest is truncated,
+        garbage or non-finite. None where none is good (training then starts from scratch)."""
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
-        state = self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
-        logging.info("restored step %d from %s", step, self.directory)
-        return state
+        for step in sorted(self._manager.all_steps(), reverse=True):
+            try:
+                state = self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
+            except Exception as e:  # noqa: BLE001 -- any unreadable checkpoint: fall back to an older one
+                logging.warning(
+                    "checkpoint %d in %s does not restore (%s); trying an older one", step, self.directory, e
+                )
+                continue
+            if not _finite(state):
+                logging.warning(
+                    "checkpoint %d in %s holds non-finite values; trying an older one", step, self.directory
+                )
+                continue
+            logging.info("restored step %d from %s", step, self.directory)
+            return state
+        if self._manager.all_steps():
+            logging.warning("no checkpoint in %s restores; training starts from scratch", self.directory)
+        return None
 
     def due(self, step: int, last: int) -> bool:
         return step % self.every == 0 or step == last

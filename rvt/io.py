@@ -1,15 +1,18 @@
 """The run directory: config.json, streaming metrics.jsonl, tidy results.csv -- and its rules.
 
-* A run directory that already holds a run (any of the files below) is never reused silently:
-  :func:`prepare_workdir` refuses it unless ``overwrite`` is set, and then clears those files and, where
-  config.json shows an rvt run, its other tables and figures (``*.csv``, ``*.png``); or ``resume``.
-* ``results.csv`` and ``config.json`` are written atomically (temp file + rename), so a reader never
-  sees half a table; ``metrics.jsonl`` is appended and flushed line by line while training runs.
+* A run directory is locked while a run holds it; a run already there is continued only with the same
+  experiment and config (:func:`rvt.studies.common.start_run`), replaced only with ``overwrite`` (which
+  deletes nothing until every setting has passed its checks), and never reused silently.
+* Every table and config.json is written atomically (temp file + rename, mode 0644), so a reader never
+  sees half a table and a killed run leaves no stray file; ``metrics.jsonl`` is appended and flushed
+  line by line while training runs.
 """
 
 from __future__ import annotations
 
 import csv
+import fcntl
+import io as io_lib
 import json
 import os
 import pathlib
@@ -24,56 +27,95 @@ CONFIG = "config.json"
 METRICS = "metrics.jsonl"
 RESULTS = "results.csv"
 CHECKPOINTS = "checkpoints"
+LOCK = ".lock"
 RUN_FILES = (CONFIG, METRICS, RESULTS, CHECKPOINTS)
 OUTPUT_PATTERNS = ("*.csv", "*.png")  # what else a run writes: side tables and figures
 
 
-def _is_run(config_path: pathlib.Path) -> bool:
+class RunComplete(Exception):
+    """The workdir already holds this finished run (same experiment and config): nothing to do."""
+
+
+_LOCKS: dict[pathlib.Path, Any] = {}
+
+
+def lock_workdir(workdir: pathlib.Path) -> None:
+    """Hold an exclusive lock on ``workdir`` until :func:`unlock_workdir` or the process ends (the OS drops
+    it even on SIGKILL): a second run on the same workdir is refused in one line."""
+    handle = open(workdir / LOCK, "a+")  # noqa: SIM115 -- held open for the run's lifetime
     try:
-        return "experiment" in read_json(config_path)
-    except (OSError, ValueError):
-        return False
-
-
-def prepare_workdir(
-    path: str | os.PathLike, overwrite: bool = False, resume: bool = False, resumable: bool = False
-) -> pathlib.Path:
-    """Create ``path`` and prove it is writable. A run already there is refused, unless ``overwrite``
-    (its run files and checkpoints are deleted) or ``resume`` (they are kept, to be continued)."""
-    workdir = pathlib.Path(path).expanduser()
-    existing = [name for name in RUN_FILES if (workdir / name).exists()]
-    if overwrite and resume:
-        raise ConfigError("overwrite: cannot be combined with --resume (one replaces the run, one continues it)")
-    if existing and not (overwrite or resume):
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
         raise ConfigError(
-            f"workdir: {workdir} already holds a run ({', '.join(existing)}); "
-            f"pass --overwrite to replace it{', --resume to continue it' if resumable else ''}, "
+            f"workdir: {workdir} is in use by another run; wait for it or choose another --workdir"
+        ) from None
+    _LOCKS[workdir.resolve()] = handle
+
+
+def unlock_workdir(workdir: pathlib.Path) -> None:
+    handle = _LOCKS.pop(pathlib.Path(workdir).resolve(), None)
+    if handle is not None:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+def read_run(workdir: pathlib.Path) -> dict | None:
+    """The config.json of the run in ``workdir``; None where there is none; ConfigError where it is
+    unreadable (a run we cannot compare with is never continued or silently replaced)."""
+    if not (workdir / CONFIG).exists():
+        if any((workdir / name).exists() for name in RUN_FILES):
+            raise ConfigError(
+                f"workdir: {workdir} holds part of a run but no {CONFIG}; pass --overwrite to replace it, "
+                "or choose another --workdir"
+            )
+        return None
+    try:
+        saved = read_json(workdir / CONFIG)
+    except (OSError, ValueError):
+        saved = None
+    if not isinstance(saved, dict) or "experiment" not in saved:
+        raise ConfigError(
+            f"workdir: {workdir / CONFIG} is unreadable; pass --overwrite to replace the run, "
             "or choose another --workdir"
         )
-    if resume:
-        existing = []  # keep everything
-    elif overwrite and _is_run(workdir / CONFIG):
-        # The old run's side tables and figures too, so none of them sits beside the new results.
-        existing += sorted({p.name for pattern in OUTPUT_PATTERNS for p in workdir.glob(pattern)} - set(existing))
+    return saved
+
+
+def prepare_workdir(path: str | os.PathLike, clear: bool) -> pathlib.Path:
+    """Create ``path``, prove it is writable and lock it; with ``clear``, delete the previous run's files
+    (its run files, checkpoints, tables and figures; nothing else)."""
+    if not str(path).strip():
+        raise ConfigError("workdir: is empty; name a directory for the run's files")
+    workdir = pathlib.Path(path).expanduser()
     try:
         workdir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=workdir):
             pass
     except OSError as e:
         raise ConfigError(f"workdir: cannot write to {workdir}: {e.strerror or e}") from None
-    for name in existing:
-        if (workdir / name).is_dir():
-            shutil.rmtree(workdir / name)
-        else:
-            (workdir / name).unlink()
+    lock_workdir(workdir)
+    if clear:
+        existing = [name for name in RUN_FILES if (workdir / name).exists()]
+        existing += sorted({p.name for pattern in OUTPUT_PATTERNS for p in workdir.glob(pattern)} - set(existing))
+        for name in existing:
+            if (workdir / name).is_dir():
+                shutil.rmtree(workdir / name)
+            else:
+                (workdir / name).unlink()
     return workdir
 
 
 def _atomic_write(path: pathlib.Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)  # readable by others, like the figures (mkstemp makes 0600)
+        os.replace(tmp, path)
+    except OSError as e:
+        pathlib.Path(tmp).unlink(missing_ok=True)
+        raise ConfigError(f"{path}: cannot be written: {e.strerror or e}") from None
 
 
 def write_json(path: pathlib.Path, data: Mapping[str, Any]) -> None:
@@ -108,12 +150,11 @@ def write_csv(path: pathlib.Path, rows: Sequence[Mapping[str, Any]], columns: Se
     """Write tidy rows (one dict each) atomically; columns default to the union in first-seen order."""
     if columns is None:
         columns = list(dict.fromkeys(key for row in rows for key in row))
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(columns))
-        writer.writeheader()
-        writer.writerows({k: _format(v) for k, v in row.items()} for row in rows)
-    os.replace(tmp, path)
+    buffer = io_lib.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns))
+    writer.writeheader()
+    writer.writerows({k: _format(v) for k, v in row.items()} for row in rows)
+    _atomic_write(path, buffer.getvalue())
 
 
 def _format(value: Any) -> Any:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import time
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -21,12 +21,12 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
-from absl import logging
 from flax.training import train_state
 
 from rvt import metrics as metrics_lib
 from rvt.checkpoint import Checkpoints
 from rvt.errors import check, check_positive_int
+from rvt.loop import NonFiniteError, TrainResult, run_steps  # noqa: F401  (the loop lives there)
 from rvt.tasks.base import Batch, Task
 from rvt.typing import PRNGKey
 
@@ -57,6 +57,13 @@ class TrainConfig:
             f"must be an integer >= 0 (0: no checkpoints), got {self.checkpoint_every!r}",
         )
         check(self.schedule in SCHEDULES, "train.schedule", f"must be one of {SCHEDULES}, got {self.schedule!r}")
+        for field in ("learning_rate", "weight_decay", "grad_clip"):
+            value = getattr(self, field)
+            check(
+                isinstance(value, int | float) and math.isfinite(value),
+                f"train.{field}",
+                f"must be a finite number, got {value!r}",
+            )
         check(self.learning_rate > 0, "train.learning_rate", f"must be > 0, got {self.learning_rate}")
         check(self.warmup_steps >= 0, "train.warmup_steps", f"must be >= 0, got {self.warmup_steps}")
         check(self.grad_clip > 0, "train.grad_clip", f"must be > 0, got {self.grad_clip}")
@@ -93,6 +100,11 @@ class TrainState(train_state.TrainState):
     memory: Any = None
 
 
+def create_seed_states(model: nn.Module, params_S, config: TrainConfig, memory: Any = None) -> TrainState:
+    """One TrainState per seed, stacked on a leading axis: ``params_S`` is a params tree with one."""
+    return jax.vmap(lambda params: create_state(model, params, config, memory))(params_S)
+
+
 def create_state(model: nn.Module, params, config: TrainConfig, memory: Any = None) -> TrainState:
     memory = jax.tree.map(jnp.copy, memory)  # a donated state must not hold one buffer twice
     state = TrainState.create(apply_fn=model.apply, params=params, tx=make_optimizer(config), memory=memory)
@@ -121,21 +133,50 @@ def seq2seq_forward(apply_fn, params, memory, batch):
     return memory, apply_fn({"params": params}, batch.src, batch.tgt_in)
 
 
-def make_train_step(sample_fn: Callable[[jax.Array], Any], forward: Forward = lm_forward):
-    """Jitted ``(state) -> (state, metrics)``, state donated: trains on batch ``sample_fn(state.step)``.
+# A sampler: (data key, step) -> batch. The key is the seed's own; step is the state's.
+Sampler = Callable[[PRNGKey, jax.Array], Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainStep:
+    """``step(state) -> (state, metrics)``: the jitted step bound to its data key (one key, or one per
+    seed when the state is stacked on a seed axis). ``fn(state, key)`` is the step itself, unjitted."""
+
+    fn: Callable
+    jitted: Callable
+    key: Any
+
+    def __call__(self, state):
+        return self.jitted(state, self.key)
+
+    def lower(self, state):
+        return self.jitted.lower(state, self.key)
+
+
+def make_train_step(sample_fn: Sampler, key: PRNGKey, forward: Forward = lm_forward, seed_axis: bool = False):
+    """Bind :func:`jitted_train_step` to a data key (see there): ``step(state) -> (state, metrics)``."""
+    fn, jitted = jitted_train_step(sample_fn, forward, seed_axis)
+    return TrainStep(fn, jitted, key)
+
+
+@functools.lru_cache(maxsize=64)
+def jitted_train_step(sample_fn: Sampler, forward: Forward = lm_forward, seed_axis: bool = False):
+    """``(step(state, key), jitted step)`` on batch ``sample_fn(key, state.step)``, the state donated.
 
     The loss is the masked cross-entropy of ``batch.targets``; metrics are computed from the logits of
     the params *before* the update (for a stream: each segment is scored before it is learnt) and include
     gradient and parameter norms. What ``forward`` returns as memory is carried to the next step without
-    gradient (truncated backpropagation through time).
+    gradient (truncated backpropagation through time). With ``seed_axis``, the state (params, optimizer
+    state, memory) and ``key`` carry a leading seed axis and the step is vmapped over it: several seeds
+    in one program.
     """
 
     def loss_fn(params, state: TrainState, batch):
         memory, logits = forward(state.apply_fn, params, state.memory, batch)
         return metrics_lib.masked_cross_entropy(logits, batch), (memory, logits)
 
-    def step(state: TrainState):
-        batch = sample_fn(state.step)
+    def step(state: TrainState, key):
+        batch = sample_fn(key, state.step)
         (loss, (memory, logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, state, batch)
         step_metrics = dict(
             loss=loss,
@@ -146,16 +187,19 @@ def make_train_step(sample_fn: Callable[[jax.Array], Any], forward: Forward = lm
         state = state.apply_gradients(grads=grads).replace(memory=jax.lax.stop_gradient(memory))
         return state, step_metrics
 
-    return jax.jit(step, donate_argnums=0)
-
-
-def task_sampler(task: Task, batch_size: int, key: PRNGKey) -> Callable[[jax.Array], Batch]:
-    """Batch ``step`` of a task: a pure function of ``fold_in(key, step)``."""
-    return lambda step: task.sample(jax.random.fold_in(key, step), batch_size)
+    fn = jax.vmap(step) if seed_axis else step
+    return fn, jax.jit(fn, donate_argnums=0)  # cached: every seed, chunk and model of a run shares it
 
 
 @functools.lru_cache(maxsize=64)
-def make_eval_step(task, batch_size: int, apply_fn, forward: Forward = lm_forward, sums_fn=None):
+def task_sampler(task: Task, batch_size: int) -> Sampler:
+    """Batch ``step`` of a task: a pure function of ``fold_in(key, step)`` (one object per task and batch
+    size, so the jitted train step built on it is reused)."""
+    return lambda key, step: task.sample(jax.random.fold_in(key, step), batch_size)
+
+
+@functools.lru_cache(maxsize=64)
+def make_eval_step(task, batch_size: int, apply_fn, forward: Forward = lm_forward, sums_fn=None, seed_axis=False):
     """Jitted ``(params, key) -> additive eval statistics`` on a fresh batch; built (and compiled) once per
     model, task and batch size -- the cache returns the same function to every later call."""
     sums_fn = sums_fn or (lambda logits, batch: metrics_lib.eval_sums(logits, batch, task.max_distance + 1))
@@ -164,34 +208,20 @@ def make_eval_step(task, batch_size: int, apply_fn, forward: Forward = lm_forwar
         batch = task.sample(key, batch_size)
         return sums_fn(forward(apply_fn, params, None, batch)[1], batch)
 
-    return jax.jit(evaluate_batch)
+    return jax.jit(jax.vmap(evaluate_batch, in_axes=(0, None)) if seed_axis else evaluate_batch)
 
 
-def evaluate(state: TrainState, task, config: TrainConfig, key: PRNGKey, forward=lm_forward, sums_fn=None):
-    """Sum eval statistics over ``config.eval_batches`` held-out batches (keys disjoint from training)."""
-    eval_step = make_eval_step(task, config.eval_batch_size, state.apply_fn, forward, sums_fn)
+def evaluate(
+    state: TrainState, task, config: TrainConfig, key: PRNGKey, forward=lm_forward, sums_fn=None, seed_axis=False
+):
+    """Sum eval statistics over ``config.eval_batches`` held-out batches (keys disjoint from training).
+    With ``seed_axis``, every seed is scored on the same held-out batches; the sums gain a seed axis."""
+    eval_step = make_eval_step(task, config.eval_batch_size, state.apply_fn, forward, sums_fn, seed_axis)
     sums = None
     for i in range(config.eval_batches):
         batch_sums = eval_step(state.params, jax.random.fold_in(key, i))
         sums = batch_sums if sums is None else jax.tree.map(jnp.add, sums, batch_sums)
     return jax.device_get(sums)
-
-
-@dataclasses.dataclass
-class TrainResult:
-    state: TrainState
-    compile_s: float  # first step: trace + compile + run
-    train_s: float  # every later step, checkpoint saves excluded
-    history: list[dict[str, float]]  # one record per log interval (metrics averaged over it)
-    steps: list[dict[str, float]] = dataclasses.field(default_factory=list)  # every step's metrics
-    start_step: int = 0  # the step training resumed at (0: from scratch; == steps: restored, not trained)
-    checkpoint_s: float = 0.0  # time spent saving checkpoints
-
-    @property
-    def steps_per_s(self) -> float | None:
-        """Train steps per second after the compiling one; None where fewer than two steps ran here."""
-        timed = len(range(self.start_step, int(self.state.step))) - 1
-        return timed / self.train_s if timed > 0 and self.train_s > 0 else None
 
 
 def train(
@@ -204,78 +234,14 @@ def train(
     name: str = "",
     checkpoints: Checkpoints | None = None,
     forward: Forward = lm_forward,
+    seed_axis: bool = False,
 ) -> TrainResult:
     """Train on ``task`` for ``config.steps`` steps; every ``log_every`` steps log and call ``on_log(record)``.
 
-    With ``checkpoints``, training resumes from the latest checkpoint there and saves new ones.
+    With ``seed_axis``, ``params`` and ``key`` carry a leading seed axis and every seed trains in one
+    vmapped program. With ``checkpoints``, training resumes from the latest good checkpoint there and
+    saves new ones.
     """
-    state = create_state(model, params, config)
-    step_fn = make_train_step(task_sampler(task, config.batch_size, key), forward)
+    state = (create_seed_states if seed_axis else create_state)(model, params, config)
+    step_fn = make_train_step(task_sampler(task, config.batch_size), key, forward, seed_axis)
     return run_steps(state, step_fn, config, on_log, name, checkpoints)
-
-
-def run_steps(
-    state: TrainState,
-    step_fn: Callable[[TrainState], tuple[TrainState, dict]],
-    config: TrainConfig,
-    on_log: Callable[[dict[str, float]], None] = lambda record: None,
-    name: str = "",
-    checkpoints: Checkpoints | None = None,
-) -> TrainResult:
-    """The training loop around any jitted ``step_fn(state) -> (state, metrics)`` (which samples its own
-    batch from ``state.step``): the first call timed apart as compilation, metrics fetched to the host only
-    every ``log_every`` steps (averaged over them), progress logged with steps/s and ETA.
-
-    ``checkpoints``: restore the latest before the first step (a run already complete returns at once,
-    with no history) and save every ``checkpoints.every`` steps and after the last.
-    """
-    done = 0
-    if checkpoints is not None and checkpoints.latest_step() is not None:
-        state = checkpoints.restore(state)
-        done = int(state.step)
-        logging.info("%s resumed at step %d/%d", name, done, config.steps)
-        if done >= config.steps:
-            return TrainResult(state, 0.0, 0.0, [], start_step=done)
-    start = time.perf_counter()
-    state, first = step_fn(state)
-    jax.block_until_ready(first)
-    compile_s = time.perf_counter() - start
-    completed, pending, history, every_step = done + 1, [first], [], []
-    start = last_time = time.perf_counter()
-    last_completed = completed  # steps/s counts the steps after the compiling one
-    saving_s = paused_s = 0.0  # all checkpoint time; and since the last log (kept out of steps/s)
-    while True:
-        if completed % config.log_every == 0 or completed == config.steps:
-            fetched = jax.device_get(pending)  # the only host sync in the loop
-            every_step += [{k: float(v) for k, v in m.items()} for m in fetched]
-            now = time.perf_counter()
-            record = {k: float(sum(m[k] for m in fetched) / len(fetched)) for k in fetched[0]}
-            steps_per_s = (completed - last_completed) / max(now - last_time - paused_s, 1e-9)
-            record.update(step=completed, steps_per_s=steps_per_s)
-            eta = (config.steps - completed) / max(steps_per_s, 1e-9)
-            logging.info(
-                "%s step %d/%d  loss %.4f  acc %.3f  %.1f steps/s  ETA %.0fs",
-                name,
-                completed,
-                config.steps,
-                record["loss"],
-                record["accuracy"],
-                steps_per_s,
-                eta,
-            )
-            on_log(record)
-            history.append(record)
-            pending, last_time, last_completed, paused_s = [], now, completed, 0.0
-        if checkpoints is not None and checkpoints.due(completed, config.steps):
-            save_start = time.perf_counter()
-            checkpoints.save(completed, state)
-            paused_s += time.perf_counter() - save_start
-            saving_s += time.perf_counter() - save_start
-        if completed >= config.steps:
-            break
-        state, step_metrics = step_fn(state)
-        pending.append(step_metrics)
-        completed += 1
-    jax.block_until_ready(state)
-    train_s = time.perf_counter() - start - saving_s
-    return TrainResult(state, compile_s, train_s, history, every_step, start_step=done, checkpoint_s=saving_s)

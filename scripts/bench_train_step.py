@@ -150,10 +150,10 @@ def fresh_state(module: nn.Module, tokens_1xT) -> train.TrainState:
 def jax_case(row: dict, module: nn.Module, batch: Batch, xla_flops: bool = True) -> Case:
     """The training loop's step on ``module``: the step is not donated so it can rerun on one state."""
     state = fresh_state(module, batch.inputs[:1])
-    train_step = train.make_train_step(lambda _: batch).__wrapped__  # the loop's own step, undonated
+    train_step = train.make_train_step(lambda key, step: batch, None).fn  # the loop's own step, undonated
     step = jax.jit(train_step)
-    flops = (lambda: profiling.traced_flops(train_step, state)) if xla_flops else None
-    return Case(row, lambda: step(state), flops)
+    flops = (lambda: profiling.traced_flops(train_step, state, None)) if xla_flops else None
+    return Case(row, lambda: step(state, None), flops)
 
 
 def torch_case(row: dict, sizes: Sizes, length: int) -> Case | None:

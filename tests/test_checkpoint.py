@@ -57,31 +57,33 @@ def test_resumed_training_equals_uninterrupted(tmp_path):
     chex.assert_trees_all_close(again.state.params, whole.state.params, rtol=1e-6, atol=1e-7)
 
 
-def test_experiment_resumes_and_refuses_another_config(tmp_path):
+def test_rerun_continues_the_same_run_and_refuses_another_config(tmp_path):
     config = tiny_config("rnn")
     config.train.checkpoint_every = 2
     workdir = tmp_path / "run"
     copy_distance.run(config, str(workdir))
-    assert sorted(p.name for p in (workdir / io.CHECKPOINTS / "rnn").iterdir() if p.name.isdigit()) == ["2", "3"]
+    folder = workdir / io.CHECKPOINTS / "rnn" / "seeds_0-0"
+    assert sorted(p.name for p in folder.iterdir() if p.name.isdigit()) == ["2", "3"]
     first = (workdir / io.RESULTS).read_text()
-
     (trained,) = io.read_csv(workdir / "summary.csv")
     assert trained["start_step"] == 0 and trained["steps_per_s"] > 0 and trained["checkpoint_s"] > 0
 
-    copy_distance.run(config, str(workdir), resume=True)  # everything restored from step 3
+    with pytest.raises(io.RunComplete):  # the same command again: finished, nothing to redo or erase
+        copy_distance.run(config, str(workdir))
+    assert (workdir / io.RESULTS).read_text() == first
+
+    # Interrupted after its last checkpoint: the rerun restores the model instead of training it again.
+    saved = io.read_json(workdir / io.CONFIG)
+    io.write_json(workdir / io.CONFIG, dict(saved, complete=False))
+    copy_distance.run(config, str(workdir))
     assert (workdir / io.RESULTS).read_text() == first
     (restored,) = io.read_csv(workdir / "summary.csv")
-    assert restored["start_step"] == 3  # restored complete: no timings to report, none invented
-    assert restored["train_s"] == restored["compile_s"] == restored["steps_per_s"] == ""
-    assert restored["accuracy"] == trained["accuracy"]
-    records = io.read_jsonl(workdir / io.METRICS)
-    assert [r["step"] for r in records if r["kind"] == "train"] == [2, 3]  # appended to, not retrained
+    assert restored["start_step"] == 3 and restored["accuracy"] == trained["accuracy"]
+    assert restored["train_s"] == restored["compile_s"] == restored["steps_per_s"] == ""  # none invented
 
     config.train.learning_rate = 0.5
-    with pytest.raises(ConfigError, match=r"^resume: .* \(config\.train\.learning_rate: 0\.003 -> 0\.5\)"):
-        copy_distance.run(config, str(workdir), resume=True)
-    with pytest.raises(ConfigError, match="^overwrite: cannot be combined"):
-        copy_distance.run(config, str(workdir), overwrite=True, resume=True)
+    with pytest.raises(ConfigError, match=r"^workdir: .* \(config\.train\.learning_rate: 0\.003 -> 0\.5\)"):
+        copy_distance.run(config, str(workdir))
     copy_distance.run(config, str(workdir), overwrite=True)  # a new run: the old checkpoints are gone
     records = io.read_jsonl(workdir / io.METRICS)
     assert [r["step"] for r in records if r["kind"] == "train"] == [2, 3]  # trained afresh, not restored

@@ -1,6 +1,5 @@
 """long_sequence: nothing that does not fit is run; what fits runs, for any registered model."""
 
-
 from experiments.configs import long_sequence as long_config
 from rvt import io
 from rvt.studies import long_sequence

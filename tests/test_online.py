@@ -80,7 +80,7 @@ def test_segments_are_scored_before_they_are_learnt_and_memory_rolls(resolved, n
     before = train.stream_forward(module.apply, params, memory, segment)[1]
     settings = train.TrainConfig(steps=10, batch_size=2, learning_rate=0.5, warmup_steps=0, schedule="constant")
     state = train.create_state(module, jax.tree.map(jnp.copy, params), settings, memory=memory)
-    step_fn = train.make_train_step(lambda step: segment, train.stream_forward)
+    step_fn = train.make_train_step(lambda key, step: segment, None, train.stream_forward)
     state, scores = step_fn(state)
     assert float(scores["accuracy"]) == pytest.approx(float(metrics.accuracy(before, segment)))
     assert not np.allclose(jax.tree.leaves(state.params)[0], jax.tree.leaves(params)[0])  # it did learn

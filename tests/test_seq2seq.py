@@ -190,7 +190,7 @@ def test_attention_learns_short_copy_and_step_compiles_once():
     config = train.TrainConfig(steps=200, batch_size=32, learning_rate=1e-2, warmup_steps=20)
     state = train.create_state(module, seq2seq.init_seq2seq(module, jax.random.key(0), 4, 4), config)
     step_fn = train.make_train_step(
-        train.task_sampler(task, config.batch_size, jax.random.key(1)), train.seq2seq_forward
+        train.task_sampler(task, config.batch_size), jax.random.key(1), train.seq2seq_forward
     )
     accuracies = []
     state, step_metrics = step_fn(state)

@@ -21,7 +21,7 @@ def test_train_step_compiles_once_and_is_deterministic():
     task = make_task("variable_copy", min_distance=2, max_distance=6, num_symbols=2)
     config = train.TrainConfig(steps=5, batch_size=4)
     module, _ = models.make_model("lstm", dict(hidden_size=8), vocab_size=task.vocab_size, length=task.length)
-    step_fn = train.make_train_step(train.task_sampler(task, 4, jax.random.key(1)))
+    step_fn = train.make_train_step(train.task_sampler(task, 4), jax.random.key(1))
     runs = []
     # Two fresh states with the same module and optimizer: the second must not compile the step again.
     states = [train.create_state(module, models.init_params(module, jax.random.key(0), task.length), config)]

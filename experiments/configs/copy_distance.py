@@ -33,7 +33,9 @@ from rvt.studies import common
 def get_config() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
     config.models = "rnn,lstm,gru,transformer"
-    config.seed = 0
+    config.seed = 0  # the first seed
+    config.seeds = 3  # how many seeds (seed, seed + 1, ...), or a list: --config.seeds=0,4,7
+    config.seed_strategy = "auto"  # vmap (one program), loop (one after another), auto (vmap off CPU)
     config.task = "variable_copy"
     config.tasks = common.task_configs()
     config.tasks.variable_copy.update(

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import ml_collections
 from absl import logging
 
-from rvt import io, plotting, profiling
+from rvt import io, profiling
 from rvt.errors import check, check_positive_int
 from rvt.models.attention import ATTENTION
 from rvt.models.cells import LSTMCell
@@ -334,6 +334,4 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
     fits = limits(rows, budget)
     io.write_csv(path / "limits.csv", fits, LIMIT_COLUMNS)
     report(fits, rows, resolved)
-    figures = plotting.plot_workdir(path)
-    logging.info("wrote %s", ", ".join(str(f) for f in figures))
-    return path
+    return common.finish_run(path)

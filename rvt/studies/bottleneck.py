@@ -16,7 +16,7 @@ import jax
 import ml_collections
 from absl import logging
 
-from rvt import io, metrics, plotting, train
+from rvt import io, metrics, train
 from rvt.errors import check, settings_under
 from rvt.models import seq2seq
 from rvt.studies import common
@@ -172,6 +172,4 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
             # After each run, so an interrupted sweep still leaves tables that plot.
             io.write_csv(path / io.RESULTS, rows, RESULT_COLUMNS)
             io.write_csv(path / PER_POSITION, position_rows, POSITION_COLUMNS)
-    figures = plotting.plot_workdir(path)
-    logging.info("wrote %s", ", ".join(str(f) for f in figures))
-    return path
+    return common.finish_run(path)

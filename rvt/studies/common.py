@@ -16,9 +16,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import ml_collections
+from absl import logging
 
-from rvt import io, models
+from rvt import io, models, plotting
 from rvt.errors import ConfigError, check, settings_under
 from rvt.tasks import Task, make_task
 from rvt.tasks.registry import TASKS, task_fields
@@ -115,40 +117,83 @@ def resolve_train(config: ml_collections.ConfigDict) -> TrainConfig:
     return train_config
 
 
-def start_run(
-    workdir: str,
-    overwrite: bool,
-    experiment: str,
-    config,
-    resolved: Mapping[str, Any],
-    resume: bool = False,
-    resumable: bool = False,  # the experiment offers --resume (its message says so)
-):
-    """Create the run directory and write config.json: the config as given plus what it resolved to.
+SEED_STRATEGIES = ("auto", "vmap", "loop")
 
-    ``resume`` continues a run already in ``workdir`` (from its checkpoints): only with the same
-    experiment and the same config, which it checks before anything is touched.
+
+@dataclasses.dataclass(frozen=True)
+class Seeds:
+    """Which seeds to train and how: ``chunks`` of seeds, each trained as one vmapped program."""
+
+    seeds: tuple[int, ...]
+    strategy: str  # "vmap": every seed in one program; "loop": one seed after another
+
+    @property
+    def chunks(self) -> tuple[tuple[int, ...], ...]:
+        return (self.seeds,) if self.strategy == "vmap" else tuple((s,) for s in self.seeds)
+
+
+def resolve_seeds(config: ml_collections.ConfigDict) -> Seeds:
+    """``seeds``: a count N (seeds ``seed .. seed + N - 1``) or a list; ``seed_strategy``: ``vmap`` (one
+    program, seeds on a vmapped axis: far faster on GPUs and TPUs), ``loop`` (one seed after another:
+    faster on XLA's CPU backend, where batched small matmuls in a scan are slower than plain ones), or
+    ``auto`` (vmap on accelerators, loop on CPU)."""
+    raw = config.seeds
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        check(raw >= 1, "seeds", f"must be a count >= 1 or a list of seeds, got {raw!r}")
+        seeds = tuple(range(config.seed, config.seed + raw))
+    else:
+        seeds = parse_list(raw, "seeds", int, minimum=0)
+    strategy = config.seed_strategy
+    check(strategy in SEED_STRATEGIES, "seed_strategy", f"must be one of {SEED_STRATEGIES}, got {strategy!r}")
+    if strategy == "auto":
+        strategy = "loop" if jax.default_backend() == "cpu" else "vmap"
+    return Seeds(seeds, strategy)
+
+
+def seed_keys(seeds: tuple[int, ...]) -> tuple[jax.Array, jax.Array]:
+    """Per seed: (init key, train data key), stacked on a seed axis. Seed s always gets the same keys,
+    however the seeds are grouped, so a seed's result does not depend on the strategy."""
+    keys = [jax.random.split(jax.random.key(s), 3) for s in seeds]
+    return jnp.stack([k[0] for k in keys]), jnp.stack([k[1] for k in keys])
+
+
+def start_run(workdir: str, overwrite: bool, experiment: str, config, resolved: Mapping[str, Any]) -> pathlib.Path:
+    """Claim the run directory (locked while the run lasts) and write config.json; called after every
+    setting has passed its checks, so a bad setting leaves nothing behind and deletes nothing.
+
+    A run already in ``workdir`` with the same experiment and config is *continued*: rerunning the same
+    command after an interruption (preemption, SIGKILL, Ctrl-C) picks up its checkpoints; if it had
+    finished, :class:`rvt.io.RunComplete` says there is nothing to do. A different run there is refused
+    with one line naming the first setting that differs; ``overwrite`` replaces it.
     """
-    if overwrite and resume:
-        raise ConfigError("overwrite: cannot be combined with --resume (one replaces the run, one continues it)")
-    if resume and (pathlib.Path(workdir).expanduser() / io.CONFIG).exists():
-        saved = io.read_json(pathlib.Path(workdir).expanduser() / io.CONFIG)
-        given = json.loads(json.dumps(dict(experiment=experiment, config=config.to_dict()), default=str))
+    path = pathlib.Path(workdir).expanduser()
+    given = json.loads(json.dumps(dict(experiment=experiment, config=config.to_dict()), default=str))
+    saved = None if overwrite else io.read_run(path)
+    if saved is not None:
         for key in ("experiment", "config"):
             if saved.get(key) != given[key]:
                 differ = _first_difference(saved.get(key), given[key], key)
-                raise ConfigError(f"resume: {workdir} holds a different run ({differ}); resume it with its own config")
-    path = io.prepare_workdir(workdir, overwrite, resume, resumable=resumable)
-    io.write_json(
-        path / io.CONFIG,
-        dict(
-            experiment=experiment,
-            config=config.to_dict(),
-            resolved=resolved,
-            backend=jax.default_backend(),
-            devices=[str(d) for d in jax.devices()],
-        ),
-    )
+                raise ConfigError(
+                    f"workdir: {path} holds a different run ({differ}); rerun it with its own config, "
+                    "pass --overwrite to replace it, or choose another --workdir"
+                )
+    path = io.prepare_workdir(path, clear=saved is None)
+    if saved is not None and saved.get("complete"):
+        io.unlock_workdir(path)
+        raise io.RunComplete(f"workdir: {path} already holds this finished run; nothing to do (--overwrite reruns it)")
+    if saved is None:
+        record = dict(given, resolved=resolved, complete=False)
+        record.update(backend=jax.default_backend(), devices=[str(d) for d in jax.devices()])
+        io.write_json(path / io.CONFIG, record)
+    return path
+
+
+def finish_run(path: pathlib.Path) -> pathlib.Path:
+    """Draw the run's figures from its CSVs, mark it complete in config.json, release the workdir."""
+    figures = plotting.plot_workdir(path)
+    logging.info("wrote %s", ", ".join(str(f) for f in figures))
+    io.write_json(path / io.CONFIG, dict(io.read_json(path / io.CONFIG), complete=True))
+    io.unlock_workdir(path)
     return path
 
 

@@ -13,17 +13,16 @@ import jax
 import ml_collections
 from absl import logging
 
-from rvt import io, metrics, models, plotting, train
+from rvt import io, metrics, models, train
 from rvt.checkpoint import Checkpoints
 from rvt.studies import common
 
 EXPERIMENT = "copy_distance"
-RESUMABLE = True  # the app offers --resume
 RESULT_COLUMNS = ("model", "task", "distance", "accuracy", "count", "step", "seed", "chance")
 # chance: the task's blind-guess accuracy (rvt.tasks.Task.chance_accuracy; empty where undefined)
 
 
-def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False, resume: bool = False):
+def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False):
     """Train every model, evaluate per distance, write the run and its figure into ``workdir``.
 
     With ``config.train.checkpoint_every`` > 0 each model's TrainState is checkpointed under
@@ -33,76 +32,80 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
     task = common.resolve_task(config)
     plans = common.resolve_models(config, task)
     train_config = common.resolve_train(config)
+    seeds = common.resolve_seeds(config)
     resolved = dict(
+        seeds=list(seeds.seeds),
+        seed_strategy=seeds.strategy,
         task=common.describe_task(config.task, task),
         models={p.name: dict(params=p.num_params, **dataclasses.asdict(p.config)) for p in plans},
         train=dataclasses.asdict(train_config),
     )
-    path = common.start_run(workdir, overwrite, EXPERIMENT, config, resolved, resume, resumable=True)
+    path = common.start_run(workdir, overwrite, EXPERIMENT, config, resolved)
+    logging.info("seeds %s, %s", seeds.seeds, seeds.strategy)
     for plan in plans:  # after every check: a bad setting prints its one line and nothing else
         logging.info("%-12s %8d parameters  %s", plan.name, plan.num_params, plan.config)
 
-    root = jax.random.key(config.seed)
-    init_key, train_key, eval_key = jax.random.split(root, 3)
+    eval_key = jax.random.split(jax.random.key(config.seed), 3)[2]  # one held-out set for every seed
     rows, summary = [], []
     with io.MetricsWriter(path / io.METRICS) as writer:
         for plan in plans:
-            params = models.init_params(plan.module, init_key, task.length)
-            checkpoints = None
-            if train_config.checkpoint_every:
-                checkpoints = Checkpoints(path / io.CHECKPOINTS / plan.name, train_config.checkpoint_every)
-            result = train.train(
-                plan.module,
-                params,
-                task,
-                train_config,
-                train_key,
-                name=plan.name,
-                on_log=lambda record, name=plan.name: writer.write(dict(kind="train", model=name, **record)),
-                checkpoints=checkpoints,
-            )
-            if checkpoints is not None:
-                checkpoints.close()
-            sums = train.evaluate(result.state, task, train_config, eval_key)
-            overall = metrics.summarize(sums)
-            writer.write(dict(kind="eval", model=plan.name, step=train_config.steps, **overall))
-            logging.info(
-                "%-12s eval  loss %.4f  acc %.3f  seq acc %.3f  (%.1fs)",
-                plan.name,
-                overall["loss"],
-                overall["accuracy"],
-                overall["seq_accuracy"],
-                result.train_s,
-            )
-            for row in metrics.distance_rows(sums):
-                rows.append(
-                    dict(
-                        model=plan.name,
-                        task=config.task,
-                        step=train_config.steps,
-                        seed=config.seed,
-                        chance=task.chance_accuracy,
-                        **row,
+            for chunk in seeds.chunks:
+                result, sums = train_chunk(plan, chunk, task, train_config, eval_key, path, writer)
+                for i, seed in enumerate(chunk):
+                    seed_sums = jax.tree.map(lambda x, i=i: x[i], sums)
+                    overall = metrics.summarize(seed_sums)
+                    writer.write(dict(kind="eval", model=plan.name, seed=seed, step=train_config.steps, **overall))
+                    logging.info(
+                        "%-12s seed %d  eval loss %.4f  acc %.3f", plan.name, seed, overall["loss"], overall["accuracy"]
                     )
-                )
-            summary.append(
-                dict(
-                    model=plan.name,
-                    task=config.task,
-                    params=plan.num_params,
-                    **overall,
-                    # A resumed model reports the part trained in this process (start_step says where
-                    # it began); one restored complete has no timings.
-                    compile_s=result.compile_s if result.history else None,
-                    train_s=result.train_s if result.history else None,
-                    steps_per_s=result.steps_per_s,
-                    start_step=result.start_step,
-                    checkpoint_s=result.checkpoint_s,
-                    seed=config.seed,
-                )
-            )
-            io.write_csv(path / io.RESULTS, rows, RESULT_COLUMNS)  # after each model: partial runs plot
+                    labels = dict(model=plan.name, task=config.task, step=train_config.steps, seed=seed)
+                    rows += [dict(labels, chance=task.chance_accuracy, **r) for r in metrics.distance_rows(seed_sums)]
+                    summary.append(summary_row(plan, labels, overall, result, len(chunk)))
+                io.write_csv(path / io.RESULTS, rows, RESULT_COLUMNS)  # after each chunk: partial runs plot
     io.write_csv(path / "summary.csv", summary)
-    figures = plotting.plot_workdir(path)
-    logging.info("wrote %s", ", ".join(str(f) for f in figures))
-    return path
+    return common.finish_run(path)
+
+
+def train_chunk(plan, chunk, task, train_config, eval_key, path, writer):
+    """Train the seeds of ``chunk`` as one vmapped program (checkpointed, resumable); evaluate them on one
+    held-out set. Returns the TrainResult and eval sums with a leading seed axis."""
+    init_keys, train_keys = common.seed_keys(chunk)
+    params = jax.vmap(lambda key: models.init_params(plan.module, key, task.length))(init_keys)
+    checkpoints = None
+    if train_config.checkpoint_every:
+        folder = path / io.CHECKPOINTS / plan.name / f"seeds_{chunk[0]}-{chunk[-1]}"
+        checkpoints = Checkpoints(folder, train_config.checkpoint_every)
+    label = f"{plan.name} seed{'s' if len(chunk) > 1 else ''} {','.join(map(str, chunk))}"
+    try:
+        result = train.train(
+            plan.module,
+            params,
+            task,
+            train_config,
+            train_keys,
+            name=label,
+            on_log=lambda record: writer.write(dict(kind="train", model=plan.name, seeds=list(chunk), **record)),
+            checkpoints=checkpoints,
+            seed_axis=True,
+        )
+    finally:
+        if checkpoints is not None:
+            checkpoints.close()
+    return result, train.evaluate(result.state, task, train_config, eval_key, seed_axis=True)
+
+
+def summary_row(plan, labels: dict, overall: dict, result, chunk_size: int) -> dict:
+    """One row per model and seed; timings are the chunk's (seeds trained together share them)."""
+    return dict(
+        labels,
+        params=plan.num_params,
+        **overall,
+        # A resumed model reports the part trained in this process (start_step says where it began); one
+        # restored complete has no timings.
+        compile_s=result.compile_s if result.history else None,
+        train_s=result.train_s if result.history else None,
+        steps_per_s=result.steps_per_s,
+        seeds_per_program=chunk_size,
+        start_step=result.start_step,
+        checkpoint_s=result.checkpoint_s,
+    )

@@ -19,7 +19,7 @@ import jax
 import ml_collections
 from absl import logging
 
-from rvt import io, metrics, models, plotting, train
+from rvt import io, metrics, models, train
 from rvt.errors import check
 from rvt.studies import common
 from rvt.tasks import make_task
@@ -122,9 +122,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
                 rows.append(row)
                 io.write_csv(path / io.RESULTS, rows, RESULT_COLUMNS)  # after each run: partial sweeps plot
     report(rows)
-    figures = plotting.plot_workdir(path)
-    logging.info("wrote %s", ", ".join(str(f) for f in figures))
-    return path
+    return common.finish_run(path)
 
 
 def report(rows: list[dict]) -> None:

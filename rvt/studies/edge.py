@@ -24,7 +24,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from rvt import io, models, plotting, profiling
+from rvt import io, models, profiling
 from rvt.errors import check, check_positive_int
 from rvt.models import stepping
 from rvt.studies import common
@@ -174,6 +174,4 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
                     r["params"],
                     r["latency_s"] * 1e3,
                 )
-    figures = plotting.plot_workdir(path)
-    logging.info("wrote %s", ", ".join(str(f) for f in figures))
-    return path
+    return common.finish_run(path)

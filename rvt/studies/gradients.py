@@ -21,7 +21,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from rvt import io, metrics, models, plotting, probes, train
+from rvt import io, metrics, models, probes, train
 from rvt.errors import check_positive_int
 from rvt.studies import common
 from rvt.typing import NO_DISTANCE
@@ -207,9 +207,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
     io.write_csv(path / GATES, out["gates"], GATE_COLUMNS)
     io.write_csv(path / SUMMARY, out["summary"], SUMMARY_COLUMNS)
     report(out)
-    figures = plotting.plot_workdir(path)
-    logging.info("wrote %s", ", ".join(str(f) for f in figures))
-    return path
+    return common.finish_run(path)
 
 
 def report(out: dict) -> None:

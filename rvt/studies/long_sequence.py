@@ -22,7 +22,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from rvt import io, models, plotting, profiling, train
+from rvt import io, models, profiling, train
 from rvt.errors import check, check_positive_int
 from rvt.models import stepping
 from rvt.studies import common
@@ -78,7 +78,7 @@ def measure_rows(name, module, params, task, modes, budget, config, key) -> list
     if "train" in modes:
         settings = train.TrainConfig(steps=max(config.train_steps, 1), batch_size=batch_size, warmup_steps=0)
         state = train.create_state(module, params, settings)
-        trainer = train.make_train_step(train.task_sampler(task, batch_size, key)).lower(state).compile()
+        trainer = train.make_train_step(train.task_sampler(task, batch_size), key).lower(state).compile()
         measure = (lambda: _time_train(trainer, state, config.train_steps)) if config.train_steps else None
         note = f"copy_memory train step, batch {batch_size}, median of {config.train_steps}"
         rows.append(_row(name, "train", length, profiling.analyse(trainer).resident_bytes, budget, measure, note))
@@ -143,6 +143,4 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
                 writer.write(dict(kind="long", **row))
             rows += new
             io.write_csv(path / io.RESULTS, rows, RESULT_COLUMNS)
-    figures = plotting.plot_workdir(path)
-    logging.info("wrote %s", ", ".join(str(f) for f in figures))
-    return path
+    return common.finish_run(path)

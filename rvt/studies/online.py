@@ -27,9 +27,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from absl import logging
 
-from rvt import io, models, plotting, profiling, train
+from rvt import io, models, profiling, train
 from rvt.errors import check, check_positive_int, settings_under
 from rvt.studies import common
 from rvt.tasks.stream import DriftingCopyStream
@@ -147,7 +146,7 @@ def recovery_rows(rows: list[dict], task: DriftingCopyStream, smooth: int, fract
 def summary_row(name, state, step_fn, config, rows, recoveries, seconds: float) -> dict:
     """Compute per token of the train step (counted on its jaxpr, the recurrence's loop included) and
     XLA's scratch bytes; accuracy; recovery after rule changes."""
-    flops = profiling.traced_flops(step_fn, state)
+    flops = profiling.traced_flops(step_fn.fn, state, step_fn.key)
     temp = profiling.analyse(step_fn.lower(state).compile()).temp_bytes
     tokens = config.num_streams * config.stream.segment_length
     recovered = [r["recovery_segments"] for r in recoveries if r["recovered"]]
@@ -181,14 +180,14 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
     key = jax.random.key(config.seed)
     init_key, stream_key = jax.random.split(key)
     settings = train_config(config)
-    sample = lambda index: task.segment(stream_key, index, config.num_streams)  # the same stream for all
+    sample = lambda key, index: task.segment(key, index, config.num_streams)
     rows, recoveries, summary = [], [], []
     with io.MetricsWriter(path / io.METRICS) as writer:
         for name, module in plans:
             params = models.init_params(module, init_key, config.window)
             memory = module.apply({"params": params}, config.num_streams, config.window, method="init_stream")
             state = train.create_state(module, params, settings, memory=memory)
-            step_fn = train.make_train_step(sample, train.stream_forward)
+            step_fn = train.make_train_step(sample, stream_key, train.stream_forward)  # one stream for all
             summary_state = jax.tree.map(jnp.copy, state)  # the step donates its input
             start = time.perf_counter()
             result = train.run_steps(
@@ -207,6 +206,4 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
             io.write_csv(path / io.RESULTS, rows, RESULT_COLUMNS)
     io.write_csv(path / "recovery.csv", recoveries, RECOVERY_COLUMNS)
     io.write_csv(path / "summary.csv", summary)
-    figures = plotting.plot_workdir(path)
-    logging.info("wrote %s", ", ".join(str(f) for f in figures))
-    return path
+    return common.finish_run(path)

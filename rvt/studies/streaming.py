@@ -33,7 +33,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from rvt import io, models, plotting, profiling
+from rvt import io, models, profiling
 from rvt.errors import check, check_positive_int, is_positive_int
 from rvt.models import stepping
 from rvt.studies import common
@@ -295,6 +295,4 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
                 new[-1]["position"],
             )
     io.write_csv(path / "summary.csv", summary_rows(rows))
-    figures = plotting.plot_workdir(path)
-    logging.info("wrote %s", ", ".join(str(f) for f in figures))
-    return path
+    return common.finish_run(path)

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import ml_collections
 from absl import logging
 
-from rvt import io, metrics, models, plotting, profiling
+from rvt import io, metrics, models, profiling
 from rvt.errors import check, check_positive_int
 from rvt.studies import common
 from rvt.tasks.base import Batch
@@ -231,6 +231,4 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
             f"  {fit['model']:<18} {fit['phase']:<8} time k = {fit['time_exponent']:5.2f}   cpu time k = {cpu}   "
             f"flops k = {fit['flops_exponent']:5.2f}   (T {fit['T_min']}..{fit['T_max']})"
         )
-    figures = plotting.plot_workdir(path)
-    logging.info("wrote %s", ", ".join(str(f) for f in figures))
-    return path
+    return common.finish_run(path)

@@ -1,0 +1,131 @@
+"""Faults a run must survive: SIGKILL, Ctrl-C, a non-finite loss, a second process, corrupt state."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from rvt import io
+from rvt.errors import ConfigError
+from rvt.studies import copy_distance
+from tests.test_experiment import tiny_config
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SETTINGS = dict(steps=40, checkpoint_every=5, log_every=5)
+FLAGS = [
+    "--config.models=rnn",
+    "--config.seeds=1",
+    "--config.model.rnn.hidden_size=8",
+    "--config.tasks.variable_copy.min_distance=1",
+    "--config.tasks.variable_copy.max_distance=6",
+    "--config.tasks.variable_copy.num_symbols=1",
+    "--config.train.batch_size=4",
+    "--config.train.eval_batches=1",
+    "--config.train.eval_batch_size=16",
+    *(f"--config.train.{k}={v}" for k, v in SETTINGS.items()),
+]
+
+
+def _start(workdir, *extra):
+    return subprocess.Popen(
+        [sys.executable, "-m", "experiments.copy_distance", f"--workdir={workdir}", *FLAGS, *extra],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for_step(workdir: pathlib.Path, step: int, process, timeout: float = 120.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline and process.poll() is None:
+        metrics = workdir / io.METRICS
+        if metrics.exists() and any(r.get("step", 0) >= step for r in io.read_jsonl(metrics) if r["kind"] == "train"):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the run never reached step {step}: {process.poll()}")
+
+
+def test_sigkill_then_the_same_command_gives_the_uninterrupted_results(tmp_path):
+    config = tiny_config("rnn")
+    config.model.rnn.hidden_size = 8
+    config.train.update(**SETTINGS)
+    copy_distance.run(config, str(tmp_path / "whole"))
+    expected = (tmp_path / "whole" / io.RESULTS).read_bytes()
+
+    workdir = tmp_path / "killed"
+    process = _start(workdir)
+    _wait_for_step(workdir, random.Random(os.getpid()).choice([10, 15, 20, 25]), process)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert not (workdir / io.RESULTS).exists()  # killed mid-training: no half-made table
+    rerun = _start(workdir)
+    _, stderr = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, stderr[-2000:]
+    assert (workdir / io.RESULTS).read_bytes() == expected
+    assert not list(workdir.glob(".*.csv.*"))  # no stray temporary file
+
+
+def test_non_finite_loss_stops_with_one_line_and_keeps_the_last_good_checkpoint(tmp_path):
+    workdir = tmp_path / "run"
+    out = _start(workdir, "--config.train.learning_rate=1e30", "--config.train.grad_clip=1e30")
+    _, stderr = out.communicate(timeout=300)
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert out.returncode == 2 and "Traceback" not in stderr, stderr[-2000:]
+    assert len(errors) == 1 and errors == stderr.strip().splitlines()[-1:]
+    assert errors[0].startswith("error: rnn seed 0: the loss became ") and " at step " in errors[0]
+    assert not (workdir / io.RESULTS).exists()  # nothing non-finite written as a result
+    checkpoints = workdir / io.CHECKPOINTS / "rnn" / "seeds_0-0"
+    assert not checkpoints.exists() or all(
+        p.name.isdigit() for p in checkpoints.iterdir() if not p.name.startswith(".")
+    )
+
+
+def test_ctrl_c_is_one_line_and_the_rerun_continues(tmp_path):
+    workdir = tmp_path / "run"
+    process = _start(workdir)
+    _wait_for_step(workdir, 10, process)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130
+    assert stderr.strip().splitlines()[-1] == f"interrupted; rerun the same command to continue the run in {workdir}"
+    assert "Traceback" not in stderr
+
+
+def test_a_second_run_on_a_held_workdir_is_refused(tmp_path):
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    io.lock_workdir(workdir)
+    try:
+        with pytest.raises(ConfigError, match="^workdir: .* is in use by another run"):
+            copy_distance.run(tiny_config("rnn"), str(workdir))
+    finally:
+        io.unlock_workdir(workdir)
+
+
+@pytest.mark.parametrize("content", ["", "{not json", '{"no": "experiment"}'])
+def test_a_corrupt_config_json_is_one_line_and_nothing_is_touched(tmp_path, content):
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    (workdir / io.CONFIG).write_text(content)
+    (workdir / io.RESULTS).write_text("the old results\n")
+    with pytest.raises(ConfigError, match="^workdir: .*config.json is unreadable"):
+        copy_distance.run(tiny_config("rnn"), str(workdir))
+    assert (workdir / io.RESULTS).read_text() == "the old results\n"
+
+
+def test_non_finite_settings_are_refused_up_front(tmp_path):
+    for setting in ("learning_rate", "weight_decay", "grad_clip"):
+        config = tiny_config("rnn")
+        config.train[setting] = float("inf")
+        with pytest.raises(ConfigError, match=rf"^train.{setting}: must be a finite number"):
+            copy_distance.run(config, str(tmp_path / "run"))
+        assert not (tmp_path / "run").exists()
