@@ -7,7 +7,7 @@
     if __name__ == "__main__":
         _app.main(<name>)
 
-gives ``python -m experiments.<name> [--workdir DIR] [--overwrite] [--resume] [--import MOD]
+gives ``python -m experiments.<name> [--workdir DIR] [--overwrite] [--import MOD]
 [--config.<setting>=VALUE ...]``, with ``experiments/configs/<name>.py`` as the config. Flags are read here
 and nowhere else: the study receives a locked ml_collections config and plain arguments. Every bad input
 -- a bad flag, an unknown or mistyped setting, a value of the wrong type, a stray argument, a setting the
@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import NoReturn
 
+import jax
 from absl import app, flags
 from ml_collections import config_flags
 
@@ -90,6 +91,7 @@ def define_flags(name: str):
     )
     overwrite = flags.DEFINE_bool("overwrite", False, "Replace a run already in --workdir (after every check passes).")
     flags.DEFINE_bool("log_checkpoints", False, "Show the checkpoint library's INFO lines (hidden by default).")
+    flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() first (multi-host: one process a host).")
     return config, workdir, overwrite
 
 
@@ -114,15 +116,61 @@ def parse_flags(argv: list[str]) -> list[str]:
     return rest
 
 
+def _flatten(config, prefix: str = "") -> list[tuple[str, object]]:
+    items = []
+    for key, value in sorted(config.items()):
+        if hasattr(value, "items"):
+            items += _flatten(value, f"{prefix}{key}.")
+        else:
+            items.append((f"{prefix}{key}", value))
+    return items
+
+
+def _comments(source: str) -> dict[str, str]:
+    """``name -> comment`` for the config file's lines ``...name = value  # comment`` / ``name=value,  # c``."""
+    found = {}
+    for line in source.splitlines():
+        match = re.search(r"(\w+)\s*=\s*[^#]*#\s*(.+)$", line)
+        if match:
+            found.setdefault(match.group(1), match.group(2).strip())
+    return found
+
+
+def print_help(name: str, script_doc: str) -> None:
+    """``--help``: what the experiment does, its flags, and every config setting with its default."""
+    module = importlib.import_module(f"experiments.configs.{name}")
+    comments = _comments((CONFIGS / f"{name}.py").read_text())
+    print((script_doc or "").strip(), end="\n\n")
+    print((module.__doc__ or "").strip(), end="\n\n")
+    print("Flags:")
+    for flag, meaning in (
+        ("--workdir=DIR", f"where the run's files go (default runs/{name}); rerunning the same command continues"),
+        ("--overwrite", "replace a run already in --workdir (nothing is deleted before every check passes)"),
+        ("--import=MODULE", "import a module first (repeatable): it may register models, cells or tasks"),
+        ("--log_checkpoints", "show the checkpoint library's INFO lines"),
+        ("--distributed", "call jax.distributed.initialize() first (one process per host)"),
+    ):
+        print(f"  {flag:<20} {meaning}")
+    print("\nConfig settings (--config.<setting>=VALUE), with their defaults:")
+    for setting, value in _flatten(module.get_config()):
+        meaning = comments.get(setting.rsplit(".", 1)[-1], "")
+        print(f"  {setting} = {value!r}" + (f"    # {meaning}" if meaning else ""))
+
+
 def main(study: ModuleType) -> None:
     """Run ``study.run(config, workdir, overwrite)`` as an absl app: a bad setting, a fault of the run
     (non-finite loss, a file that cannot be written) or Ctrl-C is one line; a finished run is a no-op."""
+    if any(arg in ("-h", "--help", "--helpshort", "--helpfull") for arg in sys.argv[1:]):
+        print_help(study.EXPERIMENT, sys.modules["__main__"].__doc__)
+        sys.exit(0)
     config, workdir, overwrite = define_flags(study.EXPERIMENT)
 
     def run(argv):
         del argv  # parse_flags has refused stray arguments
         settings = config.value
         settings.lock()  # a typo in code (config.trian = ...) fails too, not just on the command line
+        if flags.FLAGS.distributed:
+            jax.distributed.initialize()  # every host: the mesh (rvt.sharding) then spans all devices
         checkpoint.quiet_checkpoint_logs(not flags.FLAGS.log_checkpoints)
         try:
             study.run(settings, workdir.value, overwrite.value)

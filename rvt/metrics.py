@@ -113,3 +113,50 @@ def bucket(distances, accuracies, counts, edges) -> list[dict]:
             acc = float((accuracies[sel] * counts[sel]).sum() / n)
             rows.append(dict(lo=int(lo), hi=int(hi), accuracy=acc, count=int(n)))
     return rows
+
+
+# Student t 0.975 quantiles for 1..30 degrees of freedom (a 95% two-sided interval of a mean).
+_T975 = (
+    12.706,
+    4.303,
+    3.182,
+    2.776,
+    2.571,
+    2.447,
+    2.365,
+    2.306,
+    2.262,
+    2.228,
+    2.201,
+    2.179,
+    2.160,
+    2.145,
+    2.131,
+    2.120,
+    2.110,
+    2.101,
+    2.093,
+    2.086,
+    2.080,
+    2.074,
+    2.069,
+    2.064,
+    2.060,
+    2.056,
+    2.052,
+    2.048,
+    2.045,
+    2.042,
+)
+
+
+def mean_interval(values) -> tuple[float, float, int]:
+    """Mean over seeds and the half-width of its 95% confidence interval (Student t; 0 for one seed):
+    ``(mean, half_width, n)``."""
+    values = np.asarray(values, np.float64)
+    n = values.size
+    mean = float(values.mean()) if n else float("nan")
+    if n < 2:
+        return mean, 0.0, n
+    t = _T975[n - 2] if n - 1 <= len(_T975) else 1.96
+    return mean, float(t * values.std(ddof=1) / np.sqrt(n)), n

@@ -24,6 +24,7 @@ import optax
 from flax.training import train_state
 
 from rvt import metrics as metrics_lib
+from rvt import sharding
 from rvt.checkpoint import Checkpoints
 from rvt.errors import check, check_positive_int
 from rvt.loop import NonFiniteError, TrainResult, run_steps  # noqa: F401  (the loop lives there)
@@ -102,10 +103,15 @@ class TrainState(train_state.TrainState):
 
 def create_seed_states(model: nn.Module, params_S, config: TrainConfig, memory: Any = None) -> TrainState:
     """One TrainState per seed, stacked on a leading axis: ``params_S`` is a params tree with one."""
-    return jax.vmap(lambda params: create_state(model, params, config, memory))(params_S)
+    return sharding.replicate(jax.vmap(lambda params: _new_state(model, params, config, memory))(params_S))
 
 
 def create_state(model: nn.Module, params, config: TrainConfig, memory: Any = None) -> TrainState:
+    """A fresh TrainState (step 0, optimizer initialised), replicated on every device of the mesh."""
+    return sharding.replicate(_new_state(model, params, config, memory))
+
+
+def _new_state(model: nn.Module, params, config: TrainConfig, memory: Any = None) -> TrainState:
     memory = jax.tree.map(jnp.copy, memory)  # a donated state must not hold one buffer twice
     state = TrainState.create(apply_fn=model.apply, params=params, tx=make_optimizer(config), memory=memory)
     # TrainState.create starts from the Python int 0; the step returns an int32 array. Starting from
@@ -176,7 +182,7 @@ def jitted_train_step(sample_fn: Sampler, forward: Forward = lm_forward, seed_ax
         return metrics_lib.masked_cross_entropy(logits, batch), (memory, logits)
 
     def step(state: TrainState, key):
-        batch = sample_fn(key, state.step)
+        batch = sharding.shard_batch(sample_fn(key, state.step))  # split over every local device
         (loss, (memory, logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, state, batch)
         step_metrics = dict(
             loss=loss,
@@ -205,7 +211,7 @@ def make_eval_step(task, batch_size: int, apply_fn, forward: Forward = lm_forwar
     sums_fn = sums_fn or (lambda logits, batch: metrics_lib.eval_sums(logits, batch, task.max_distance + 1))
 
     def evaluate_batch(params, key):
-        batch = task.sample(key, batch_size)
+        batch = sharding.shard_batch(task.sample(key, batch_size))
         return sums_fn(forward(apply_fn, params, None, batch)[1], batch)
 
     return jax.jit(jax.vmap(evaluate_batch, in_axes=(0, None)) if seed_axis else evaluate_batch)

@@ -1,12 +1,23 @@
 """Strict JAX for every test (equinox's conftest does the same): implicit rank promotion raises, so a
-broadcast must be written out; and a helper that counts XLA compilations, to catch silent recompiles."""
+broadcast must be written out; and a helper that counts XLA compilations, to catch silent recompiles.
+
+Tests compile many identical small programs (the same tiny model in several tests, and again in every
+experiment subprocess), so they share jax's persistent compilation cache, in a temporary folder shared by
+the xdist workers and their subprocesses. A cache hit still counts as a compilation in count_compiles.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import os
+import tempfile
 
-import jax
-from jax import monitoring
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(tempfile.gettempdir(), "rvt-tests-jax-cache"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+
+import jax  # noqa: E402
+from jax import monitoring  # noqa: E402
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 

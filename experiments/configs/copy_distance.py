@@ -5,7 +5,7 @@ Takes:    about 2-3 minutes on a 2-core CPU (all four models, 800 steps each).
 Expect:   the Transformer near 100% at every distance 1..200; the tanh RNN accurate only at short
           distances and near chance (1/8) beyond; LSTM and GRU in between (README: measured figures).
 
-The task is variable-delay copy (REFERENCE.md): two symbols of 8 at positions 0 and 1, random distractor
+The task is variable-delay copy (Arjovsky et al. 2016's copy task with a delay drawn per example): two symbols of 8 at positions 0 and 1, random distractor
 symbols after them, and a recall cue for each symbol D positions later, D drawn log-uniformly from
 [2, 200] (equal mass per octave), so one run measures every distance. Why these choices: with blanks in
 the gap, or with a single symbol, every model -- the tanh RNN included -- learns a stable latch on the
@@ -21,8 +21,10 @@ Overrides (any setting of any registered task or model can be set the same way):
   --config.model.lstm.hidden_size=128 --config.model.transformer.positional=rope
   --config.train.steps=2000 --config.train.batch_size=64 --config.train.learning_rate=1e-3
   --config.train.checkpoint_every=500      checkpoint each model's TrainState (0: never); after an
-                                           interruption, rerun the same command with --resume
-  --config.seed=1
+                                           interruption (Ctrl-C, SIGKILL, preemption), rerun the same command
+  --config.seeds=5 --config.seed=10        five seeds, 10..14 (or a list: --config.seeds=0,3,7); results.csv
+                                           has a row per seed, the figure the mean and a 95% band
+  --config.seed_strategy=vmap              all seeds in one vmapped program (auto: vmap on GPU/TPU, loop on CPU)
 """
 
 import ml_collections

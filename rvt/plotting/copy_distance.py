@@ -6,9 +6,10 @@ from collections import defaultdict
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import ScalarFormatter
 
 from rvt import io, metrics
-from rvt.plotting.style import style
+from rvt.plotting.style import marker, style
 
 
 def distance_edges(distances, num_buckets: int = 16) -> tuple[np.ndarray, bool]:
@@ -23,35 +24,57 @@ def distance_edges(distances, num_buckets: int = 16) -> tuple[np.ndarray, bool]:
     return np.unique(np.concatenate([[lo], spacing.round().astype(int), [hi]])), log_scale
 
 
-def accuracy_vs_distance(rows: list[dict]):
-    by_model = defaultdict(list)
+def seed_curves(rows: list[dict], edges) -> dict[str, dict[int, list[dict]]]:
+    """Per model, per seed: count-weighted accuracy in the distance buckets ``edges``."""
+    grouped = defaultdict(lambda: defaultdict(list))
     for row in rows:
-        by_model[row["model"]].append(row)
+        grouped[row["model"]][row.get("seed", 0)].append(row)
+    return {
+        model: {
+            seed: metrics.bucket(
+                [r["distance"] for r in sel], [r["accuracy"] for r in sel], [r["count"] for r in sel], edges
+            )
+            for seed, sel in by_seed.items()
+        }
+        for model, by_seed in grouped.items()
+    }
+
+
+def accuracy_vs_distance(rows: list[dict]):
+    """Mean accuracy over seeds per distance bucket, with its 95% interval as a band."""
     edges, log_scale = distance_edges([row["distance"] for row in rows])
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    for model, model_rows in by_model.items():
-        buckets = metrics.bucket(
-            [r["distance"] for r in model_rows],
-            [r["accuracy"] for r in model_rows],
-            [r["count"] for r in model_rows],
-            edges,
-        )
-        centres = [np.sqrt(b["lo"] * (b["hi"] - 1)) if log_scale else (b["lo"] + b["hi"] - 1) / 2 for b in buckets]
-        ax.plot(centres, [b["accuracy"] for b in buckets], marker="o", ms=3, **style(model))
+    fig, ax = plt.subplots(figsize=(7.5, 4.4))
+    seeds_per_model = []
+    for model, by_seed in seed_curves(rows, edges).items():
+        spans = sorted({(b["lo"], b["hi"]) for buckets in by_seed.values() for b in buckets})
+        stats = []
+        for lo, hi in spans:
+            values = [b["accuracy"] for buckets in by_seed.values() for b in buckets if (b["lo"], b["hi"]) == (lo, hi)]
+            centre = np.sqrt(lo * (hi - 1)) if log_scale else (lo + hi - 1) / 2
+            stats.append((centre, *metrics.mean_interval(values)[:2]))
+        x, mean, half = (np.asarray(v) for v in zip(*stats, strict=True))
+        kw = style(model)
+        kw["label"] = f"{kw['label']} (n={len(by_seed)})"
+        ax.plot(x, mean, marker=marker(model), ms=4, **kw)
+        ax.fill_between(x, np.clip(mean - half, 0, 1), np.clip(mean + half, 0, 1), color=kw["color"], alpha=0.18, lw=0)
+        seeds_per_model.append(len(by_seed))
     task, step = rows[0]["task"], rows[0]["step"]
     chance = rows[0].get("chance")
     if isinstance(chance, int | float):  # older runs have no column; undefined chance is an empty cell
         ax.axhline(chance, color="grey", lw=1, ls=":", label=f"chance ({chance:.2g})")
+    seeds = min(seeds_per_model) if seeds_per_model else 0
     ax.set(
         xlabel="dependency distance (positions between source token and target)",
-        ylabel="accuracy",
+        ylabel="accuracy (mean over seeds; band: 95% interval)",
         ylim=(-0.02, 1.02),
-        title=f"{task}: accuracy vs distance after {step} steps",
+        title=f"{task}: accuracy vs distance after {step} steps ({seeds} seed{'s' if seeds != 1 else ''})",
     )
     if log_scale:
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.set_xticks([t for t in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000) if edges[0] <= t <= edges[-1]])
     ax.grid(alpha=0.3, which="both")
-    ax.legend()
+    ax.legend(fontsize=8)
     return fig
 
 

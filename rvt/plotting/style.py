@@ -22,3 +22,21 @@ def style(model: str) -> dict:
     # Dashed so a recurrent model at the same accuracy stays visible underneath.
     dashes = dict(linestyle="--") if model.startswith("transformer") else {}
     return dict(color=colour, label=label, **dashes)
+
+
+MARKERS = {
+    "rnn": "v",
+    "lstm": "s",
+    "gru": "D",
+    "transformer": "o",
+    "lru": "^",
+    "mingru": "P",
+    "minlstm": "X",
+    "s6": "*",
+}
+SPARE_MARKERS = ("h", "p", "<", ">", "d", "8")
+
+
+def marker(model: str) -> str:
+    """One marker per model (unregistered names: a stable spare one), so lines differ in print too."""
+    return MARKERS.get(model) or SPARE_MARKERS[sum(map(ord, model)) % len(SPARE_MARKERS)]

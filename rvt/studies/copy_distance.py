@@ -19,6 +19,7 @@ from rvt.studies import common
 
 EXPERIMENT = "copy_distance"
 RESULT_COLUMNS = ("model", "task", "distance", "accuracy", "count", "step", "seed", "chance")
+INTERVAL_COLUMNS = ("model", "metric", "mean", "ci95", "seeds")
 # chance: the task's blind-guess accuracy (rvt.tasks.Task.chance_accuracy; empty where undefined)
 
 
@@ -63,6 +64,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
                     summary.append(summary_row(plan, labels, overall, result, len(chunk)))
                 io.write_csv(path / io.RESULTS, rows, RESULT_COLUMNS)  # after each chunk: partial runs plot
     io.write_csv(path / "summary.csv", summary)
+    io.write_csv(path / "intervals.csv", intervals(summary), INTERVAL_COLUMNS)
     return common.finish_run(path)
 
 
@@ -109,3 +111,14 @@ def summary_row(plan, labels: dict, overall: dict, result, chunk_size: int) -> d
         start_step=result.start_step,
         checkpoint_s=result.checkpoint_s,
     )
+
+
+def intervals(summary: list[dict]) -> list[dict]:
+    """Per model and metric: the mean over seeds and the half-width of its 95% interval."""
+    out = []
+    for model in dict.fromkeys(r["model"] for r in summary):
+        sel = [r for r in summary if r["model"] == model]
+        for metric in ("accuracy", "seq_accuracy", "loss"):
+            mean, half, n = metrics.mean_interval([r[metric] for r in sel])
+            out.append(dict(model=model, metric=metric, mean=mean, ci95=half, seeds=n))
+    return out

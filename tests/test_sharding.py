@@ -1,0 +1,50 @@
+"""Training sharded over 4 (simulated) CPU devices equals training on one device."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SCRIPT = """
+import json, sys
+import jax, numpy as np
+from rvt import models, sharding, train
+from rvt.tasks import make_task
+
+task = make_task("variable_copy", min_distance=2, max_distance=6, num_symbols=2)
+config = train.TrainConfig(steps=5, batch_size=8, warmup_steps=1, log_every=5, eval_batches=1, eval_batch_size=16)
+module, _ = models.make_model("lstm", dict(hidden_size=8), vocab_size=task.vocab_size, length=task.length)
+params = models.init_params(module, jax.random.key(0), task.length)
+result = train.train(module, params, task, config, jax.random.key(1))
+step = train.make_train_step(train.task_sampler(task, 8), jax.random.key(1))
+text = step.lower(result.state).compile().as_text()
+print(json.dumps(dict(
+    devices=len(jax.devices()),
+    mesh=sharding.data_mesh().size,
+    params=[np.asarray(x).ravel().tolist() for x in jax.tree.leaves(result.state.params)],
+    loss=result.history[-1]["loss"],
+    partitioned="all-reduce" in text,
+)))
+"""
+
+
+def _run(devices: int) -> dict:
+    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+    out = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_four_devices_train_like_one():
+    one, four = _run(1), _run(4)
+    assert (one["devices"], one["mesh"], four["devices"], four["mesh"]) == (1, 1, 4, 4)
+    assert four["partitioned"] and not one["partitioned"]  # the batch really is split: gradients all-reduced
+    for a, b in zip(one["params"], four["params"], strict=True):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)
+    assert abs(one["loss"] - four["loss"]) < 1e-5
