@@ -28,7 +28,8 @@ METRICS = "metrics.jsonl"
 RESULTS = "results.csv"
 CHECKPOINTS = "checkpoints"
 LOCK = ".lock"
-RUN_FILES = (CONFIG, METRICS, RESULTS, CHECKPOINTS)
+TENSORBOARD = "tensorboard"
+RUN_FILES = (CONFIG, METRICS, RESULTS, CHECKPOINTS, TENSORBOARD)
 OUTPUT_PATTERNS = ("*.csv", "*.png")  # what else a run writes: side tables and figures
 
 
@@ -85,8 +86,6 @@ def read_run(workdir: pathlib.Path) -> dict | None:
 def prepare_workdir(path: str | os.PathLike, clear: bool) -> pathlib.Path:
     """Create ``path``, prove it is writable and lock it; with ``clear``, delete the previous run's files
     (its run files, checkpoints, tables and figures; nothing else)."""
-    if not str(path).strip():
-        raise ConfigError("workdir: is empty; name a directory for the run's files")
     workdir = pathlib.Path(path).expanduser()
     try:
         workdir.mkdir(parents=True, exist_ok=True)
@@ -127,17 +126,32 @@ def read_json(path: pathlib.Path) -> dict[str, Any]:
 
 
 class MetricsWriter:
-    """Appends one JSON object per line to metrics.jsonl and flushes it, so ``tail -f`` works."""
+    """Appends one JSON object per line to metrics.jsonl and flushes it, so ``tail -f`` works; and writes
+    the same numbers as TensorBoard scalars under ``<workdir>/tensorboard`` (tensorboardX, no TensorFlow):
+    ``tensorboard --logdir <workdir>/tensorboard``. A record's tag is its kind and labels (model, seeds,
+    ...), its x-axis its ``step``."""
 
     def __init__(self, path: pathlib.Path):
         self._file = open(path, "a")  # noqa: SIM115 -- closed in close()
+        from tensorboardX import SummaryWriter  # here: importing it costs a second; only runs need it
+
+        self._events = SummaryWriter(str(pathlib.Path(path).parent / TENSORBOARD), flush_secs=10)
 
     def write(self, record: Mapping[str, Any]) -> None:
         self._file.write(json.dumps(dict(record), default=float) + "\n")
         self._file.flush()
+        step = record.get("step", record.get("stream_step"))
+        if not isinstance(step, int):
+            return
+        labels = [f"{k}={v}" for k, v in record.items() if isinstance(v, str | list) and k != "kind"]
+        prefix = "/".join([str(record.get("kind", "metrics")), *labels])
+        for key, value in record.items():
+            if isinstance(value, int | float) and not isinstance(value, bool) and key not in ("step", "stream_step"):
+                self._events.add_scalar(f"{prefix}/{key}", value, step)
 
     def close(self) -> None:
         self._file.close()
+        self._events.close()
 
     def __enter__(self):
         return self

@@ -39,6 +39,7 @@ def test_end_to_end_writes_every_file(tmp_path):
     assert set(saved["resolved"]["models"]) == {"rnn", "transformer"}
     records = io.read_jsonl(workdir / "metrics.jsonl")
     assert {r["kind"] for r in records} == {"train", "eval"}
+    assert [p.stat().st_size > 0 for p in (workdir / "tensorboard").glob("events.out.tfevents.*")] == [True]
     assert [r["step"] for r in records if r["kind"] == "train" and r["model"] == "rnn"] == [2, 3]
     rows = io.read_csv(workdir / "results.csv")
     assert list(rows[0]) == ["model", "task", "distance", "accuracy", "count", "step", "seed", "chance"]

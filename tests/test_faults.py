@@ -129,3 +129,10 @@ def test_non_finite_settings_are_refused_up_front(tmp_path):
         with pytest.raises(ConfigError, match=rf"^train.{setting}: must be a finite number"):
             copy_distance.run(config, str(tmp_path / "run"))
         assert not (tmp_path / "run").exists()
+
+
+def test_an_empty_workdir_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="^workdir: is empty"):
+        copy_distance.run(tiny_config("rnn"), "")
+    assert list(tmp_path.iterdir()) == []

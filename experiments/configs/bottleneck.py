@@ -33,6 +33,7 @@ GPU (one run of each length takes seconds there):
 import ml_collections
 
 from rvt.models.seq2seq import SEQ2SEQ_MODELS, seq2seq_settings
+from rvt.studies import common
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -44,17 +45,10 @@ def get_config() -> ml_collections.ConfigDict:
     config.alphabet = 8
     config.seed = 0
     config.model = ml_collections.ConfigDict({name: seq2seq_settings(name) for name in SEQ2SEQ_MODELS})
-    config.train = ml_collections.ConfigDict(
-        dict(
-            steps=400,
-            batch_size=32,
-            learning_rate=1e-2,
-            warmup_steps=50,
-            weight_decay=0.0,
-            grad_clip=1.0,
-            eval_batches=4,
-            eval_batch_size=256,
-            log_every=100,
-        )
+    config.train = common.train_settings(
+        steps=400,
+        learning_rate=1e-2,
+        eval_batches=4,
+        log_every=100,
     )
     return config

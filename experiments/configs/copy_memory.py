@@ -38,17 +38,8 @@ def get_config() -> ml_collections.ConfigDict:
     task = {k: v for k, v in task_fields("copy_memory").items() if k != "delay"}
     config.task = ml_collections.ConfigDict(dict(task, num_symbols=10, alphabet=8))
     config.model = common.model_configs()
-    config.train = ml_collections.ConfigDict(
-        dict(
-            steps=500,
-            batch_size=32,
-            learning_rate=3e-3,
-            warmup_steps=50,
-            weight_decay=0.0,
-            grad_clip=1.0,
-            eval_batches=2,
-            eval_batch_size=256,
-            log_every=100,
-        )
+    config.train = common.train_settings(
+        eval_batches=2,
+        log_every=100,
     )
     return config

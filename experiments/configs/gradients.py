@@ -38,18 +38,10 @@ def get_config() -> ml_collections.ConfigDict:
     config.tasks = common.task_configs()
     config.tasks.copy_memory.update(delay=100, num_symbols=10, alphabet=8)
     config.model = common.model_configs()
-    config.train = ml_collections.ConfigDict(
-        dict(
-            steps=300,
-            batch_size=32,
-            learning_rate=3e-3,
-            warmup_steps=50,
-            weight_decay=0.0,
-            grad_clip=1.0,
-            eval_batches=2,
-            eval_batch_size=256,
-            log_every=100,
-        )
+    config.train = common.train_settings(
+        steps=300,
+        eval_batches=2,
+        log_every=100,
     )
     config.probe = ml_collections.ConfigDict(dict(batch_size=32))
     config.forget = ml_collections.ConfigDict(dict(biases="0,1,2,3,5", length=600, batch_size=8))

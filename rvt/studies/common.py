@@ -108,6 +108,11 @@ def resolve_models(config: ml_collections.ConfigDict, task: Task) -> list[ModelP
     return plans
 
 
+def train_settings(**overrides) -> ml_collections.ConfigDict:
+    """Every TrainConfig setting with its default, ``overrides`` applied: an experiment config's ``train``."""
+    return ml_collections.ConfigDict({**dataclasses.asdict(TrainConfig()), **overrides})
+
+
 def resolve_train(config: ml_collections.ConfigDict) -> TrainConfig:
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     for key in config.train:
@@ -166,6 +171,7 @@ def start_run(workdir: str, overwrite: bool, experiment: str, config, resolved: 
     finished, :class:`rvt.io.RunComplete` says there is nothing to do. A different run there is refused
     with one line naming the first setting that differs; ``overwrite`` replaces it.
     """
+    check(bool(str(workdir).strip()), "workdir", "is empty; name a directory for the run's files")
     path = pathlib.Path(workdir).expanduser()
     given = json.loads(json.dumps(dict(experiment=experiment, config=config.to_dict()), default=str))
     saved = None if overwrite else io.read_run(path)

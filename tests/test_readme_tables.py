@@ -1,0 +1,30 @@
+"""The README's result tables are generated from runs' CSVs: the generator works on a tiny run."""
+
+import pathlib
+
+from rvt.studies import copy_distance
+from scripts import readme_tables
+from tests.test_experiment import tiny_config
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def test_the_generator_writes_the_table_between_its_markers(tmp_path):
+    config = tiny_config("rnn,transformer")
+    config.seeds = 2
+    copy_distance.run(config, str(tmp_path / "runs" / "cd"))
+    text = "intro\n<!-- table:copy_distance workdir=runs/cd -->\nstale 0.99\n<!-- /table:copy_distance -->\nend\n"
+    out, missing = readme_tables.rewrite(text, tmp_path)
+    assert missing == [] and "stale" not in out and out.startswith("intro\n") and out.endswith("end\n")
+    table = out.split("<!-- table:copy_distance workdir=runs/cd -->\n")[1].split("\n<!-- /table")[0].splitlines()
+    assert table[0].startswith("| model | 1-4 | 5-6 | overall | params | seeds |")
+    assert [line.split(" | ")[0] for line in table[2:]] == ["| tanh RNN", "| Transformer"]
+    assert all(" ± " in line and line.endswith(" | 2 |") for line in table[2:])  # two seeds, with intervals
+    again, _ = readme_tables.rewrite(out, tmp_path)
+    assert again == out  # idempotent
+
+
+def test_the_readme_has_no_table_without_its_generator():
+    text = (ROOT / "README.md").read_text()
+    names = readme_tables.MARKER.findall(text)
+    assert names and all(name in readme_tables.TABLES for name, _ in names)
