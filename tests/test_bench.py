@@ -1,44 +1,53 @@
-"""Smoke test of scripts/bench_train_step.py: every case runs and the CSV holds what the README quotes."""
+"""Smoke test of scripts/bench.py: tiny shapes, one round; every case row, positive times, ratio = ours / peer."""
 
 import dataclasses
+import importlib.util
 
+import jax
 import pytest
 
 from rvt import io
-from scripts import bench_train_step as bench
+from scripts import bench
 
 TOY = dataclasses.replace(
     bench.QUICK,
-    lengths=(8,),
+    rnn_lengths=(8,),
     batch=2,
     hidden=8,
     embed=8,
     vocab=5,
-    tf_length=8,
-    tf_batch=2,
-    tf_d_model=8,
-    tf_layers=1,
-    tf_heads=2,
-    attention=("vmapped",),
-    unfolded=False,
+    attn_lengths=(8,),
+    heads=2,
+    head_dim=4,
+    scan_lengths=(2,),
     rounds=1,
-    repeats=1,
+    min_time_s=0.0,
     peak_size=32,
-    torch=False,
+    unfolded=False,
+    tf_length=0,
+    scan_models=("lru",),
+    fast_compile=True,
 )
 
 
+def expected_rows(torch: bool) -> set[tuple[str, str, str]]:
+    rnn_peers = ["flax", "torch"] if torch else ["flax"]
+    attention_peers = ["jax_dpa", "torch_sdpa"] if torch else ["jax_dpa"]
+    rows = {(cell, "ours", peer) for cell in ("lstm", "gru") for peer in rnn_peers}
+    rows |= {(f"attention_{a}", a, peer) for a in ("vmapped", "fused") for peer in attention_peers}
+    return rows | {(model, "associative", "sequential") for model in TOY.scan_models}
+
+
 def test_bench_quick_writes_every_row(tmp_path):
-    out = tmp_path / "bench" / "train_step.csv"
+    out = tmp_path / "bench" / "bench.csv"
     bench.run(TOY, str(out))
     rows = io.read_csv(out)
-    assert set(bench.COLUMNS) <= set(rows[0])
-    got = {(row["impl"], row["model"]) for row in rows}
-    assert got == {("ours", "lstm"), ("flax", "lstm"), ("ours_vmapped", "transformer"), ("xla", "matmul_peak")}
-    for row in rows[:-1]:
-        assert row["median_s"] > 0 and row["compile_s"] > 0 and row["flops"] > 0
-        assert row["peak_fraction"] > 0 and row["ratio_vs_ours"] > 0
-    ours, flax = (next(r for r in rows if r["impl"] == impl) for impl in ("ours", "flax"))
-    # The column the targets read: ours' time over the row's (<= 0.7 means ours takes <= 0.7x flax's time).
-    assert flax["ratio_vs_ours"] == pytest.approx(ours["median_s"] / flax["median_s"], rel=1e-3)
-    assert rows[-1]["flops_per_s"] > 0
+    assert {"case", "shape", "ours_s", "peer", "peer_s", "ratio", "flops", "peak_fraction"} <= set(rows[0])
+    torch = importlib.util.find_spec("torch") is not None
+    assert {(row["case"], row["ours"], row["peer"]) for row in rows} == expected_rows(torch)
+    for row in rows:
+        assert row["ours_s"] > 0 and row["peer_s"] > 0 and row["flops"] > 0 and row["peak_fraction"] > 0
+        assert row["ratio"] == pytest.approx(row["ours_s"] / row["peer_s"], rel=1e-3)
+    meta = io.read_json(out.parent / "bench_meta.json")
+    assert meta["backend"] == jax.default_backend() and meta["device_kind"] and meta["jax"] == jax.__version__
+    assert meta["matmul_peak_flops"] > 0 and meta["cpu_count"] > 0
