@@ -120,12 +120,14 @@ def timed_steps(step, params, state: State, tokens_N) -> tuple[np.ndarray, State
 
 
 def time_at(step, params, state: dict, position: int, repeats: int) -> tuple[np.ndarray, dict]:
-    """Time a KV-cache step at one position ``repeats`` times, resetting the position before each call."""
+    """Time a step at one position ``repeats`` times: a KV cache has its position reset before each call
+    (so every call attends over the same context); a fixed-size state is simply stepped on."""
     token = jnp.zeros((1,), jnp.int32)
     seconds = np.empty(repeats)
     for i in range(repeats):
-        state = dict(state, pos=jnp.asarray(position - 1, jnp.int32))
-        jax.block_until_ready(state["pos"])
+        if _is_kv_cache(state):
+            state = dict(state, pos=jnp.asarray(position - 1, jnp.int32))
+        jax.block_until_ready(state)
         start = time.perf_counter()
         state, logits = step(params, state, token)
         jax.block_until_ready((state, logits))

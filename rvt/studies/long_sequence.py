@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
@@ -77,9 +78,9 @@ def measure_rows(name, module, params, task, modes, budget, config, key) -> list
         rows.append(_row(name, "infer", length, profiling.analyse(forward).resident_bytes, budget, measure, note))
     if "train" in modes:
         settings = train.TrainConfig(steps=max(config.train_steps, 1), batch_size=batch_size, warmup_steps=0)
-        state = train.create_state(module, params, settings)
+        state = train.create_state(module, jax.tree.map(jnp.copy, params), settings)  # the step donates it
         trainer = train.make_train_step(train.task_sampler(task, batch_size), key).lower(state).compile()
-        measure = (lambda: _time_train(trainer, state, config.train_steps)) if config.train_steps else None
+        measure = (lambda: _time_train(trainer, state, key, config.train_steps)) if config.train_steps else None
         note = f"copy_memory train step, batch {batch_size}, median of {config.train_steps}"
         rows.append(_row(name, "train", length, profiling.analyse(trainer).resident_bytes, budget, measure, note))
     if "step" in modes:
@@ -119,11 +120,11 @@ def _row(name, mode, length, required, budget, measure, note) -> dict:
     )
 
 
-def _time_train(trainer, state, steps: int) -> float:
+def _time_train(trainer, state, key, steps: int) -> float:
     seconds = []
     for _ in range(steps):
         start = time.perf_counter()
-        state, step_metrics = trainer(state)
+        state, step_metrics = trainer(state, key)
         jax.block_until_ready(step_metrics)
         seconds.append(time.perf_counter() - start)
     return float(np.median(seconds))
