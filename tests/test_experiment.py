@@ -3,6 +3,7 @@
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -56,6 +57,17 @@ def test_end_to_end_writes_every_file(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert (workdir / "accuracy_vs_distance.png").stat().st_size > 0
+    # Several runs in one figure: the same experiment's CSVs, overlaid.
+    shutil.copytree(workdir, tmp_path / "again")
+    out = subprocess.run(
+        [sys.executable, "-m", "scripts.plot", str(workdir), str(tmp_path / "again"), f"--overlay={tmp_path / 'both'}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "both" / "accuracy_vs_distance.png").stat().st_size > 0
 
 
 # Bad settings: each must fail with one ConfigError naming it, writing nothing (tests/test_bad_input.py).

@@ -55,7 +55,7 @@ def accuracy_vs_distance(rows: list[dict]):
         x, mean, half = (np.asarray(v) for v in zip(*stats, strict=True))
         kw = style(model)
         kw["label"] = f"{kw['label']} (n={len(by_seed)})"
-        hollow = dict(mfc="white", zorder=3) if kw.get("linestyle") == "--" else {}  # what lies below stays visible
+        hollow = dict(mfc="white", zorder=3) if kw.get("linestyle", "-") != "-" else {}  # what lies below shows
         ax.plot(x, mean, marker=marker(model), ms=4, **hollow, **kw)
         ax.fill_between(x, np.clip(mean - half, 0, 1), np.clip(mean + half, 0, 1), color=kw["color"], alpha=0.18, lw=0)
         seeds_per_model.append(len(by_seed))

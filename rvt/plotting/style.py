@@ -1,4 +1,6 @@
-"""One colour and label per model, so every figure in the project agrees."""
+"""One colour, marker and label per model, so every figure in the project agrees."""
+
+import contextlib
 
 MODEL_STYLE = {
     "rnn": ("tab:red", "tanh RNN"),
@@ -14,8 +16,28 @@ MODEL_STYLE = {
 SPARE_COLOURS = ("tab:pink", "tab:olive", "tab:gray", "#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4")
 
 
+RUN_LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1)), (0, (1, 3)))
+_OVERLAID_RUNS: list[str] = []  # set by overlay_runs while one figure overlays several runs
+
+
+@contextlib.contextmanager
+def overlay_runs(runs: list[str]):
+    """While drawing a figure of several runs, models named ``<run>/<model>`` keep their model's colour and
+    marker, and each run gets its own line style."""
+    _OVERLAID_RUNS[:] = runs
+    try:
+        yield
+    finally:
+        _OVERLAID_RUNS.clear()
+
+
 def style(model: str) -> dict:
     """matplotlib kwargs (color, label) for a model name; unregistered names get a stable colour from their name."""
+    if "/" in model and model.split("/", 1)[0] in _OVERLAID_RUNS:
+        run, base = model.split("/", 1)
+        kwargs = style(base)
+        ls = RUN_LINESTYLES[_OVERLAID_RUNS.index(run) % len(RUN_LINESTYLES)]
+        return dict(kwargs, label=f"{run}: {kwargs['label']}", linestyle=ls)
     colour, label = MODEL_STYLE.get(model, (None, model))
     if colour is None:  # a model without a fixed colour: a stable one from its name, not the LSTM's
         colour = SPARE_COLOURS[sum(map(ord, model)) % len(SPARE_COLOURS)]
@@ -39,4 +61,6 @@ SPARE_MARKERS = ("h", "p", "<", ">", "d", "8")
 
 def marker(model: str) -> str:
     """One marker per model (unregistered names: a stable spare one), so lines differ in print too."""
+    if "/" in model and model.split("/", 1)[0] in _OVERLAID_RUNS:
+        return marker(model.split("/", 1)[1])
     return MARKERS.get(model) or SPARE_MARKERS[sum(map(ord, model)) % len(SPARE_MARKERS)]

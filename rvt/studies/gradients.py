@@ -216,11 +216,13 @@ def report(out: dict) -> None:
     for row in out["summary"]:
         fmt = lambda v: "    -  " if v is None or v == "" else f"{v:+.4f}"
         extra = f"   {fmt(row['log_sigma_max'])}       {fmt(row['jacobian_log_norm'])}"
-        print(f"{row['model']:<12} {str(row['trained']).lower():<8} {row['slope']:+.4f} [{row['fit_lo']}, {row['fit_hi']}]{extra}")
+        fit = f"{row['slope']:+.4f} [{row['fit_lo']}, {row['fit_hi']}]"
+        print(f"{row['model']:<12} {str(row['trained']).lower():<8} {fit}{extra}")
     curves: dict[tuple, dict[int, dict]] = {}
     for row in out["gates"]:
         curves.setdefault((row["forget_bias"], row["trained"]), {})[row["distance"]] = row
     for (bias, trained), curve in curves.items():
         gap = max(abs(r["forget_product"] - r["cell_path_grad"]) for r in curve.values())
         shown = ", ".join(f"k={k}: {curve[k]['forget_product']:.3g}" for k in (10, 100, 500) if k in curve)
-        print(f"lstm forget_bias {bias:g} trained={str(trained).lower()}: mean prod f {shown}; max |prod f - dc/dc| {gap:.1e}")
+        label = f"lstm forget_bias {bias:g} trained={str(trained).lower()}"
+        print(f"{label}: mean prod f {shown}; max |prod f - dc/dc| {gap:.1e}")
