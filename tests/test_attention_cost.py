@@ -120,6 +120,7 @@ def test_default_budget_is_this_machines_memory():
 
 # Bad settings: each must fail with one ConfigError naming it, writing nothing (tests/test_bad_input.py).
 BAD_INPUTS = [
+    (lambda c: setattr(c, "min_time_s", float("inf")), "min_time_s:"),
     (lambda c: setattr(c, "lengths", ()), "lengths:"),
     (lambda c: setattr(c, "lengths", (128, -4)), "lengths:"),
     (lambda c: setattr(c, "layers", "attention,gru"), "layers:"),

@@ -56,9 +56,9 @@ def test_end_to_end_writes_every_file(tmp_path):
 
 # Bad settings: each must fail with one ConfigError naming it, writing nothing (tests/test_bad_input.py).
 BAD_INPUTS = [
+    (lambda c: c.variants.lstm_2x32.update(hidden_size=-1), "variants.lstm_2x32.hidden_size:"),
     (lambda c: setattr(c, "models", "lstm,nope"), "models:"),
     (lambda c: c.variants.lstm_2x32.update(model="nope"), "variants.lstm_2x32.model:"),
-    (lambda c: c.variants.lstm_2x32.update(hidden_size=-1), "model.lstm.hidden_size:"),
     (lambda c: setattr(c, "context", 0), "context:"),
     (lambda c: setattr(c, "repeats", 0), "repeats:"),
     (lambda c: setattr(c, "vocab_size", 1), "vocab_size:"),

@@ -72,6 +72,7 @@ def test_end_to_end_writes_every_file(tmp_path):
 
 # Bad settings: each must fail with one ConfigError naming it, writing nothing (tests/test_bad_input.py).
 BAD_INPUTS = [
+    (lambda c: c.train.update(batch_size=10**9), "train.batch_size:"),
     (lambda c: setattr(c, "models", "rnn,bogus"), "models:"),
     (lambda c: setattr(c, "models", "rnn,lstm,rnn"), "models: rnn listed twice"),
     (lambda c: c.train.update(checkpoint_every=-1), "train.checkpoint_every:"),

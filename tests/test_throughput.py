@@ -114,6 +114,7 @@ def test_lengths_parse_from_a_string():
 
 # Bad settings: each must fail with one ConfigError naming it, writing nothing (tests/test_bad_input.py).
 BAD_INPUTS = [
+    (lambda c: setattr(c, "min_time_s", float("inf")), "min_time_s:"),
     (lambda c: setattr(c, "lengths", ()), "lengths:"),
     (lambda c: setattr(c, "lengths", (4, 0)), "lengths:"),
     (lambda c: setattr(c, "lengths", (4, 2.5)), "lengths:"),

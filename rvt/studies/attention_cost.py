@@ -169,7 +169,11 @@ def resolve(config: ml_collections.ConfigDict) -> dict:
     for setting in ("width", "num_heads", "mlp_ratio", "batch_size", "repeats"):
         value = config[setting]
         check_positive_int(value, setting)
-    check(config.min_time_s >= 0, "min_time_s", f"must be >= 0, got {config.min_time_s}")
+    check(
+        math.isfinite(config.min_time_s) and config.min_time_s >= 0,
+        "min_time_s",
+        f"must be a finite number >= 0 (seconds of timed runs), got {config.min_time_s}",
+    )
     check(config.width % config.num_heads == 0, "num_heads", f"{config.num_heads} does not divide width {config.width}")
     check(config.attention in ATTENTION, "attention", f"must be one of {tuple(ATTENTION)}, got {config.attention!r}")
     check(

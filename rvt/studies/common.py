@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import ml_collections
 from absl import logging
 
-from rvt import io, models, plotting
+from rvt import io, models, plotting, profiling, train
 from rvt.errors import ConfigError, check, settings_under
 from rvt.tasks import Task, make_task
 from rvt.tasks.registry import TASKS, task_fields
@@ -160,6 +160,35 @@ def seed_keys(seeds: tuple[int, ...]) -> tuple[jax.Array, jax.Array]:
     however the seeds are grouped, so a seed's result does not depend on the strategy."""
     keys = [jax.random.split(jax.random.key(s), 3) for s in seeds]
     return jnp.stack([k[0] for k in keys]), jnp.stack([k[1] for k in keys])
+
+
+def check_memory(name: str, module, init_fn, task, settings: TrainConfig, seeds: int = 0, forward=train.lm_forward):
+    """Refuse, before anything is allocated or written, a setting whose train or eval step needs more
+    memory than this machine (or accelerator) has: XLA's memory analysis of the compiled steps, from
+    shapes alone. ``init_fn(key) -> params``; ``seeds`` > 0: the state has a seed axis of that size. The
+    compiled steps are the ones training then runs (jax's cache), so the check costs no extra compile."""
+    budget, source = profiling.memory_budget()
+    key_S = jax.ShapeDtypeStruct((seeds,), jax.random.key(0).dtype) if seeds else jax.random.key(0)
+    if seeds:
+        params = jax.eval_shape(jax.vmap(init_fn), key_S)
+        state = jax.eval_shape(lambda p: train.create_seed_states(module, p, settings), params)
+    else:
+        params = jax.eval_shape(init_fn, key_S)
+        state = jax.eval_shape(lambda p: train.create_state(module, p, settings), params)
+    step = train.make_train_step(train.task_sampler(task, settings.batch_size), key_S, forward, seed_axis=bool(seeds))
+    needs = {"train.batch_size": profiling.analyse(step.lower(state).compile()).resident_bytes}
+    evaluate = train.make_eval_step(task, settings.eval_batch_size, state.apply_fn, forward, None, bool(seeds))
+    eval_params = jax.eval_shape(lambda s: s.params, state)
+    needs["train.eval_batch_size"] = profiling.analyse(
+        evaluate.lower(eval_params, jax.random.key(0)).compile()
+    ).resident_bytes
+    for setting, need in needs.items():
+        check(
+            need <= budget,
+            setting,
+            f"{name} would need {need / 2**30:.1f} GiB for one step, more than {source} ({budget / 2**30:.1f} GiB); "
+            "lower it, the task's length or the model's size",
+        )
 
 
 def start_run(workdir: str, overwrite: bool, experiment: str, config, resolved: Mapping[str, Any]) -> pathlib.Path:

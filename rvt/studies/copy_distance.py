@@ -41,6 +41,9 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
         models={p.name: dict(params=p.num_params, **dataclasses.asdict(p.config)) for p in plans},
         train=dataclasses.asdict(train_config),
     )
+    for plan in plans:
+        init = lambda key, m=plan.module: models.init_params(m, key, task.length)
+        common.check_memory(plan.name, plan.module, init, task, train_config, seeds=len(seeds.chunks[0]))
     path = common.start_run(workdir, overwrite, EXPERIMENT, config, resolved)
     logging.info("seeds %s, %s", seeds.seeds, seeds.strategy)
     for plan in plans:  # after every check: a bad setting prints its one line and nothing else

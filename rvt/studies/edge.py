@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from contextlib import nullcontext
 
 import jax
 import jax.numpy as jnp
@@ -25,7 +26,7 @@ import numpy as np
 from absl import logging
 
 from rvt import io, models, profiling
-from rvt.errors import check, check_positive_int
+from rvt.errors import check, check_positive_int, settings_under
 from rvt.models import stepping
 from rvt.studies import common
 
@@ -84,7 +85,12 @@ def resolve(config: ml_collections.ConfigDict) -> list[Entry]:
                 f"{', '.join(sorted(config.variants))}",
             )
             base, settings = name, (config.model[name].to_dict() if name in config.model else {})
-        module, model_config = models.make_model(base, settings, vocab_size=config.vocab_size, length=config.context)
+        # A variant's bad setting is named as the user typed it: variants.<name>.<field>, not model.<base>.<field>.
+        renamed = settings_under(f"variants.{name}", was=f"model.{base}") if name in config.variants else nullcontext()
+        with renamed:
+            module, model_config = models.make_model(
+                base, settings, vocab_size=config.vocab_size, length=config.context
+            )
         entries.append(Entry(name, base, module, model_config, settings))
     names = [e.name for e in entries]
     check(

@@ -22,6 +22,7 @@ slope of wall time, CPU time and FLOPs against T over the upper half of each mod
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import jax
@@ -98,7 +99,11 @@ def resolve(config: ml_collections.ConfigDict) -> tuple[list[Plan], dict]:
         "vocab_size",
         f"must be an integer >= 2, got {config.vocab_size!r}",
     )
-    check(config.min_time_s >= 0, "min_time_s", f"must be >= 0, got {config.min_time_s}")
+    check(
+        math.isfinite(config.min_time_s) and config.min_time_s >= 0,
+        "min_time_s",
+        f"must be a finite number >= 0 (seconds of timed runs), got {config.min_time_s}",
+    )
     names = common.parse_names(config.models, "models")
     for key, cap in config.max_length.items():
         check(key in config.model or key in VARIANTS, f"max_length.{key}", "names no model")
