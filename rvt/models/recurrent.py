@@ -11,6 +11,7 @@ from __future__ import annotations
 import flax.linen as nn
 import jax.numpy as jnp
 
+from rvt.models import cudnn
 from rvt.models.cells import Carry, Cell
 from rvt.typing import Array
 
@@ -64,6 +65,7 @@ class RecurrentLM(nn.Module):
     cells: tuple[Cell, ...]
     embed_dim: int
     unroll: int = 1
+    backend: str = "scan"  # "cudnn": an LSTM stack runs as one cuDNN call where a GPU is present
 
     def setup(self):
         self.embedding = nn.Embed(self.vocab_size, self.embed_dim)
@@ -75,6 +77,12 @@ class RecurrentLM(nn.Module):
 
     def from_embeddings(self, x_BxTxD: Array, state=None) -> tuple[tuple, Array]:
         """The part after the embedding (probes differentiate with respect to x); returns the carries."""
+        if self.backend == "cudnn" and cudnn.available():
+            if state is None:
+                state = self.initial_state(x_BxTxD.shape[0])
+            layers = [dict(ih=c.ih.variables["params"], hh=c.hh.variables["params"]) for c in self.cells]
+            carries, h = cudnn.lstm(x_BxTxD, state, layers)
+            return carries, self.head(h)
         state = state if state is not None else (None,) * len(self.layers)
         carries = []
         h = x_BxTxD
@@ -84,7 +92,7 @@ class RecurrentLM(nn.Module):
         return tuple(carries), self.head(h)
 
     def __call__(self, tokens_BxT: Array) -> Array:
-        if self.vocab_size >= tokens_BxT.size:
+        if self.vocab_size >= tokens_BxT.size or self.backend == "cudnn":
             return self.from_embeddings(self.embed(tokens_BxT))[1]
         # Embedding then the first layer's input projection is one lookup in a projected table: V rows
         # through the [D, G*H] matmul instead of B*T (and in the backward pass too) -- the same numbers,

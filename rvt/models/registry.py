@@ -37,6 +37,7 @@ class RecurrentConfig(ModelConfig):
     num_layers: int = 1
     embed_dim: int = 0  # 0: same as hidden_size
     unroll: int = 1  # lax.scan unroll factor (speed only)
+    backend: str = "scan"  # "cudnn": an LSTM runs through NVIDIA's kernel where a GPU is present (same params)
     cell: str = ""  # the registered cell (set by the registry, not a user setting)
     cell_options: tuple[tuple[str, Any], ...] = ()  # the cell's own fields, e.g. forget_bias
 
@@ -52,7 +53,20 @@ class RecurrentConfig(ModelConfig):
         del length
         options = dict(self.cell_options)
         cells = tuple(self.cell_cls(hidden_size=self.hidden_size, **options) for _ in range(self.num_layers))
-        return RecurrentLM(vocab_size=vocab_size, cells=cells, embed_dim=self.width, unroll=self.unroll)
+        return RecurrentLM(
+            vocab_size=vocab_size, cells=cells, embed_dim=self.width, unroll=self.unroll, backend=self.backend
+        )
+
+    def validate(self, name: str) -> None:
+        super().validate(name)
+        check(
+            self.backend in ("scan", "cudnn"), f"model.{name}.backend", f"must be scan or cudnn, got {self.backend!r}"
+        )
+        check(
+            self.backend == "scan" or issubclass(self.cell_cls, LSTMCell),
+            f"model.{name}.backend",
+            "cudnn runs LSTM cells only",
+        )
 
     def _layer_inputs(self) -> list[int]:
         return [self.width] + [self.hidden_size] * (self.num_layers - 1)
