@@ -16,6 +16,7 @@ import io as io_lib
 import json
 import os
 import pathlib
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
@@ -125,6 +126,14 @@ def read_json(path: pathlib.Path) -> dict[str, Any]:
     return json.loads(pathlib.Path(path).read_text())
 
 
+_NOT_SCALARS = ("step", "stream_step", "seed")
+
+
+def _tag(text: str) -> str:
+    """A TensorBoard-legal tag part (letters, digits, ``_ - .``)."""
+    return re.sub(r"[^\w.-]+", "_", text).strip("_")
+
+
 class MetricsWriter:
     """Appends one JSON object per line to metrics.jsonl and flushes it, so ``tail -f`` works; and writes
     the same numbers as TensorBoard scalars under ``<workdir>/tensorboard`` (tensorboardX, no TensorFlow):
@@ -143,10 +152,10 @@ class MetricsWriter:
         step = record.get("step", record.get("stream_step"))
         if not isinstance(step, int):
             return
-        labels = [f"{k}={v}" for k, v in record.items() if isinstance(v, str | list) and k != "kind"]
+        labels = [_tag(f"{k}_{v}") for k, v in record.items() if isinstance(v, str | list) and k != "kind"]
         prefix = "/".join([str(record.get("kind", "metrics")), *labels])
         for key, value in record.items():
-            if isinstance(value, int | float) and not isinstance(value, bool) and key not in ("step", "stream_step"):
+            if isinstance(value, int | float) and not isinstance(value, bool) and key not in _NOT_SCALARS:
                 self._events.add_scalar(f"{prefix}/{key}", value, step)
 
     def close(self) -> None:

@@ -25,7 +25,7 @@ import flax.linen as nn
 
 from rvt.errors import check
 from rvt.models.base import dense_flops
-from rvt.models.scan import BACKENDS
+from rvt.models.scan import SETTINGS as BACKEND_SETTINGS
 from rvt.typing import Array
 
 # Rough elementwise FLOPs per element of the cost model (XLA counts one per elementwise op and element,
@@ -118,7 +118,7 @@ def lm_flops(vocab_size: int, d: int, norm_flops: int) -> float:
 
 
 def check_backend(name: str, backend: str) -> None:
-    check(backend in BACKENDS, f"model.{name}.backend", f"must be one of {BACKENDS}, got {backend!r}")
+    check(backend in BACKEND_SETTINGS, f"model.{name}.backend", f"must be one of {BACKEND_SETTINGS}, got {backend!r}")
 
 
 def check_real(name: str, field: str, value) -> None:

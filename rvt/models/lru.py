@@ -128,7 +128,7 @@ class LRUConfig(ModelConfig):
     r_min: float = 0.9  # |Lambda| at init lies in [r_min, r_max]
     r_max: float = 0.999
     max_phase: float = 6.283  # arg(Lambda) at init lies in [0, max_phase]
-    backend: str = "associative"  # one of rvt.models.scan.BACKENDS
+    backend: str = "auto"  # one of rvt.models.scan.SETTINGS (auto: sequential on CPU, associative elsewhere)
 
     def build(self, vocab_size: int, length: int) -> nn.Module:
         del length

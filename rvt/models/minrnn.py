@@ -118,7 +118,7 @@ class MinRNNConfig(ModelConfig):
     num_layers: int = 2
     expand: int = 2
     mlp_ratio: int = 4
-    backend: str = "associative"  # one of rvt.models.scan.BACKENDS
+    backend: str = "auto"  # one of rvt.models.scan.SETTINGS (auto: sequential on CPU, associative elsewhere)
     cell: ClassVar[str] = ""
 
     def build(self, vocab_size: int, length: int) -> nn.Module:

@@ -149,7 +149,7 @@ class S6Config(ModelConfig):
     expand: int = 2
     conv_width: int = 4
     dt_rank: int = 0  # 0: ceil(d_model / 16)
-    backend: str = "associative"  # one of rvt.models.scan.BACKENDS
+    backend: str = "auto"  # one of rvt.models.scan.SETTINGS (auto: sequential on CPU, associative elsewhere)
 
     def build(self, vocab_size: int, length: int) -> nn.Module:
         del length

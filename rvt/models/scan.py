@@ -25,11 +25,23 @@ import jax.numpy as jnp
 from rvt.typing import Array
 
 BACKENDS = ("associative", "sequential")
+SETTINGS = (*BACKENDS, "auto")  # auto: sequential on CPU, associative on accelerators (scripts/bench.py)
 
 
-def _check_backend(backend: str) -> None:
+def resolve(backend: str) -> str:
+    """``auto`` -> the faster backend for this device: on XLA's CPU backend the sequential scan wins at
+    every length measured (the associative one does ~10x the elementwise work and two cores leave its
+    log-depth nothing to run in parallel); on GPUs and TPUs the associative scan's parallel depth pays."""
+    if backend == "auto":
+        return "sequential" if jax.default_backend() == "cpu" else "associative"
+    return backend
+
+
+def _check_backend(backend: str) -> str:
+    backend = resolve(backend)
     if backend not in BACKENDS:
-        raise ValueError(f"unknown scan backend {backend!r}; known: {BACKENDS}")
+        raise ValueError(f"unknown scan backend {backend!r}; known: {SETTINGS}")
+    return backend
 
 
 def _compose(earlier: tuple[Array, Array], later: tuple[Array, Array]) -> tuple[Array, Array]:
@@ -45,7 +57,7 @@ def linear_scan(a_TxN: Array, b_TxN: Array, h0_N: Array | None = None, backend: 
     ``N`` stands for any trailing shape; ``a_TxN`` may be anything that broadcasts to ``b_TxN``'s shape
     (a time-invariant decay [N] for the LRU) and ``h0_N`` to one time step of it.
     """
-    _check_backend(backend)
+    backend = _check_backend(backend)
     dtype = jnp.result_type(a_TxN, b_TxN)
     a_TxN = jnp.broadcast_to(a_TxN, b_TxN.shape).astype(dtype)
     b_TxN = b_TxN.astype(dtype)
@@ -101,7 +113,7 @@ def log_linear_scan(
     The sequential backend steps in plain space: every term is positive, so each step is a sum of two
     positive numbers, as accurate as float32 allows, with no cancellation.
     """
-    _check_backend(backend)
+    backend = _check_backend(backend)
     log_a_TxN = jnp.broadcast_to(log_a_TxN, log_b_TxN.shape)
     if backend == "sequential":
         return linear_scan(jnp.exp(log_a_TxN), jnp.exp(log_b_TxN), h0_N, "sequential")
