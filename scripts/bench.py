@@ -5,7 +5,8 @@
 Rows: ours against one peer at one shape, ``ratio`` = ours_s / peer_s (< 1: ours is faster).
 lstm, gru: the training loop's own step (``rvt.train.make_train_step``) against the same step on
 ``flax.linen.RNN(OptimizedLSTMCell / GRUCell)`` in the same embedding and head, against torch.nn.LSTM / GRU
-mirroring it (only when torch is importable; never a dependency), and (LSTM) ours without the embedding fold.
+mirroring it (only when torch is importable; never a dependency), and (LSTM) ours without the embedding fold
+and ours without the custom VJP of the recurrence (cells.lstm_scan).
 attention: forward + backward of causal attention, ours vmapped and fused against jax.nn.dot_product_attention
 called directly and torch's scaled_dot_product_attention; the Transformer's train step, vmapped against fused.
 scan: lru, mingru, s6 (presets) train step, backend "associative" against "sequential", T swept upwards until
@@ -35,6 +36,7 @@ from absl import app, flags, logging
 
 from rvt import io, models, profiling, train
 from rvt.models import attention
+from rvt.models.cells import LSTMCell
 from rvt.models.recurrent import RecurrentLM
 from rvt.tasks.base import Batch
 from rvt.typing import NO_DISTANCE
@@ -166,6 +168,13 @@ class FlaxRNN(nn.Module):
         return nn.Dense(self.vocab_size)(nn.RNN(cell)(x_BxTxD))
 
 
+class AutodiffLSTMCell(LSTMCell):
+    """Our LSTM cell without its custom VJP (cells.lstm_scan): the layer scans ``step``, autodiff does the rest."""
+
+    def scan(self, carry, xp_TxBx4H):
+        return None
+
+
 class UnfoldedLM(RecurrentLM):
     """Our recurrent LM without the embedding fold (RecurrentLM.__call__): projects all B*T embeddings."""
 
@@ -223,6 +232,10 @@ def torch_sdpa_case(torch, qkv: list, g_BxTxHxK) -> Case:
     return Case("torch_sdpa", step, warmup=3)
 
 
+def _cell_fields(cell) -> dict:
+    return {f.name: getattr(cell, f.name) for f in dataclasses.fields(cell) if f.name not in ("parent", "name")}
+
+
 def rnn_groups(sizes: Sizes, cell: str, torch) -> list[Group]:
     groups = []
     for length in sizes.rnn_lengths:
@@ -235,6 +248,8 @@ def rnn_groups(sizes: Sizes, cell: str, torch) -> list[Group]:
         if cell == "lstm" and sizes.unfolded:
             unfolded = UnfoldedLM(sizes.vocab, tuple(c.clone() for c in ours.cells), ours.embed_dim, ours.unroll)
             peers.append(step_case("ours_unfolded", unfolded, batch, sizes))
+            autodiff = ours.clone(cells=tuple(AutodiffLSTMCell(**_cell_fields(c)) for c in ours.cells))
+            peers.append(step_case("ours_autodiff", autodiff, batch, sizes))
         shape = f"B{sizes.batch}xT{length}xH{sizes.hidden}"
         groups.append(Group(cell, "rnn", length, shape, step_case("ours", ours, batch, sizes), peers))
     return groups

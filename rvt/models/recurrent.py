@@ -36,6 +36,11 @@ class RecurrentLayer(nn.Module):
         """The serial part alone, on inputs already through ``cell.project`` (time-major)."""
         if carry is None:
             carry = self.cell.initial_carry(xp_TxBxGH.shape[1])
+        if not self.is_mutable_collection("intermediates"):  # probes need the per-step records
+            fused = self.cell.scan(carry, xp_TxBxGH)
+            if fused is not None:
+                carry, y_TxBxH = fused
+                return carry, jnp.swapaxes(y_TxBxH, 0, 1)
         scan = nn.scan(
             _recorded_step,
             variable_broadcast="params",
