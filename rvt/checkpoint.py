@@ -13,6 +13,7 @@ steps and after the last one.
 
 from __future__ import annotations
 
+import hashlib
 import logging as std_logging
 import os
 import pathlib
@@ -22,6 +23,19 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
+
+
+def digest(tree) -> str:
+    """sha256 over every leaf's dtype, shape and bytes: a checkpoint whose bytes changed on disk (a flipped
+    bit that still decodes to finite numbers) no longer matches the digest saved with it."""
+    h = hashlib.sha256()
+    for leaf in jax.tree.leaves(tree):
+        if isinstance(leaf, jax.Array) and jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            leaf = jax.random.key_data(leaf)
+        array = np.ascontiguousarray(np.asarray(leaf))
+        h.update(f"{array.dtype}{array.shape}".encode())
+        h.update(array.tobytes())
+    return h.hexdigest()
 
 
 def _finite(tree) -> bool:
@@ -44,13 +58,19 @@ def quiet_checkpoint_logs(quiet: bool = True) -> None:
 
 
 class Checkpoints:
-    """The checkpoints of one training run in ``directory`` (one subfolder per saved step)."""
+    """The checkpoints of one training run in ``directory`` (one subfolder per saved step).
 
-    def __init__(self, directory: str | os.PathLike, every: int, keep: int = 2):
+    Each step saves the state and, beside it, a small JSON record: the state's :func:`digest` and ``tag``
+    (the run's config digest, ``rvt.io.config_digest``). A restore accepts only a checkpoint whose tag
+    is this run's and whose restored state has the saved digest and finite values.
+    """
+
+    def __init__(self, directory: str | os.PathLike, every: int, keep: int = 2, tag: str = ""):
         if every <= 0:
             raise ValueError(f"every must be positive, got {every}")
         self.directory = pathlib.Path(directory).expanduser().absolute()  # orbax wants an absolute path
         self.every = every
+        self.tag = tag
         self._manager = ocp.CheckpointManager(
             self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
         )
@@ -65,10 +85,22 @@ class Checkpoints:
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
         for step in sorted(self._manager.all_steps(), reverse=True):
             try:
-                state = self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
+                args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore())
+                restored = self._manager.restore(step, args=args)
+                state, meta = restored.state, restored.meta
             except Exception as e:  # noqa: BLE001 -- any unreadable checkpoint: fall back to an older one
                 logging.warning(
                     "checkpoint %d in %s does not restore (%s); trying an older one", step, self.directory, e
+                )
+                continue
+            if not isinstance(meta, dict) or meta.get("tag") != self.tag:
+                logging.warning(
+                    "checkpoint %d in %s belongs to another config; trying an older one", step, self.directory
+                )
+                continue
+            if meta.get("digest") != digest(state):
+                logging.warning(
+                    "checkpoint %d in %s does not match its digest (corrupt); trying an older one", step, self.directory
                 )
                 continue
             if not _finite(state):
@@ -87,7 +119,10 @@ class Checkpoints:
 
     def save(self, step: int, state) -> None:
         """Save and wait: the caller donates ``state`` to the next step, so it must be read first."""
-        self._manager.save(step, args=ocp.args.StandardSave(state))
+        meta = dict(digest=digest(state), tag=self.tag)
+        self._manager.save(
+            step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
+        )
         self._manager.wait_until_finished()
 
     def close(self) -> None:

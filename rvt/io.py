@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import fcntl
+import hashlib
 import io as io_lib
 import json
 import os
@@ -82,6 +83,13 @@ def read_run(workdir: pathlib.Path) -> dict | None:
             "or choose another --workdir"
         )
     return saved
+
+
+def config_digest(workdir: pathlib.Path) -> str:
+    """sha256 of the experiment and config in the run's config.json: what checkpoints are tied to."""
+    saved = read_json(workdir / CONFIG)
+    given = dict(experiment=saved.get("experiment"), config=saved.get("config"))
+    return hashlib.sha256(json.dumps(given, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def prepare_workdir(path: str | os.PathLike, clear: bool) -> pathlib.Path:

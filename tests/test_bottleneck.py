@@ -42,22 +42,24 @@ def test_end_to_end_writes_every_file(tmp_path):
         ("attention", 3, 4),
     ]
     records = io.read_jsonl(workdir / "metrics.jsonl")
-    assert [r["step"] for r in records if r["kind"] == "train" and r["model"] == "attention"] == [2, 3]
-    assert sum(r["kind"] == "eval" for r in records) == 2
+    train_records = [r for r in records if r["kind"] == "train" and r["model"] == "attention"]
+    assert [(r["seeds"], r["step"]) for r in train_records] == [([0], 2), ([0], 3), ([1], 2), ([1], 3)]
+    assert sum(r["kind"] == "eval" for r in records) == 4  # a row per model and seed
     rows = io.read_csv(workdir / "results.csv")
     assert list(rows[0]) == list(bottleneck.RESULT_COLUMNS)
     for column in ("model", "task", "src_len", "hidden", "accuracy", "seq_accuracy", "seed", "params", "bits"):
         assert column in rows[0]
-    assert [r["model"] for r in rows] == ["final_state", "attention"]
+    assert [(r["model"], r["seed"]) for r in rows] == [(m, s) for m in ("final_state", "attention") for s in (0, 1)]
     assert all(r["bits"] == pytest.approx(9.0) and r["chance"] == pytest.approx(0.125) for r in rows)
     assert all(0.0 <= r["seq_accuracy"] <= r["accuracy"] <= 1.0 for r in rows)
     positions = io.read_csv(workdir / "per_position.csv")
     assert list(positions[0]) == list(bottleneck.POSITION_COLUMNS)
-    assert [(p["model"], p["position"]) for p in positions] == [
-        (m, t) for m in ("final_state", "attention") for t in range(3)
+    assert [(p["model"], p["seed"], p["position"]) for p in positions] == [
+        (m, s, t) for m in ("final_state", "attention") for s in (0, 1) for t in range(3)
     ]
     for row in rows:  # token accuracy is the mean of the per-position accuracies (every position scored)
-        mean = sum(p["accuracy"] for p in positions if p["model"] == row["model"]) / 3
+        mine = [p for p in positions if (p["model"], p["seed"]) == (row["model"], row["seed"])]
+        mean = sum(p["accuracy"] for p in mine) / 3
         assert mean == pytest.approx(row["accuracy"], abs=1e-6)
     # The figures are redrawn from the CSVs alone (what scripts/plot.py calls).
     (workdir / "accuracy_vs_length.png").unlink()

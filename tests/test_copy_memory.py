@@ -57,7 +57,8 @@ def test_end_to_end_writes_every_file(tmp_path, capsys):
     assert saved["experiment"] == "copy_memory" and saved["resolved"]["delays"] == [2, 5]
     rows = io.read_csv(workdir / "results.csv")
     assert list(rows[0])[:7] == ["model", "delay", "loss", "baseline", "accuracy", "steps", "seed"]
-    assert sorted((r["model"], r["delay"]) for r in rows) == [("lstm", 2), ("lstm", 5), ("rnn", 2), ("rnn", 5)]
+    expect = sorted((m, d, s) for m in ("rnn", "lstm") for d in (2, 5) for s in (0, 1))  # a row per seed
+    assert sorted((r["model"], r["delay"], r["seed"]) for r in rows) == expect
     for r in rows:
         assert r["baseline"] == pytest.approx(2 * np.log(3) / (r["delay"] + 4))
         assert r["loss_ratio"] == pytest.approx(r["loss"] / r["baseline"])

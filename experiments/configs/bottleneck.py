@@ -24,7 +24,8 @@ Overrides:
   --config.model.final_state.cell=gru        (and attention.cell) any registered cell: lstm, gru, rnn
   --config.model.transformer.num_layers=2 --config.model.transformer.num_heads=4
   --config.train.steps=2000 --config.train.batch_size=64 --config.train.learning_rate=3e-3
-  --config.seed=1
+  --config.seeds=5 --config.seed=10          five seeds, 10..14 (or a list: --config.seeds=0,3,7)
+  --config.train.checkpoint_every=100        (0: none); an interrupted run continues when rerun
 GPU (one run of each length takes seconds there):
   --config.tasks=copy,reverse --config.src_lens=4,8,16,32,64,128,256 --config.hidden_sizes=32,64,128,256
   --config.train.steps=3000 --config.train.batch_size=128
@@ -43,12 +44,13 @@ def get_config() -> ml_collections.ConfigDict:
     config.src_lens = "4,8,16,32,64"
     config.hidden_sizes = "32"
     config.alphabet = 8
-    config.seed = 0
+    config.update(common.seed_settings(seeds=2))
     config.model = ml_collections.ConfigDict({name: seq2seq_settings(name) for name in SEQ2SEQ_MODELS})
     config.train = common.train_settings(
         steps=400,
         learning_rate=1e-2,
         eval_batches=4,
         log_every=100,
+        checkpoint_every=200,
     )
     return config

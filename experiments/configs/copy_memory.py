@@ -19,7 +19,8 @@ Overrides:
   --config.task.num_symbols=5 --config.task.alphabet=4
   --config.model.lstm.hidden_size=128 --config.model.lstm.forget_bias=3.0
   --config.train.steps=2000 --config.train.batch_size=64 --config.train.learning_rate=1e-3
-  --config.seed=1
+  --config.seeds=5 --config.seed=10        five seeds, 10..14 (or a list: --config.seeds=0,3,7)
+  --config.train.checkpoint_every=100      (0: no checkpoints); an interrupted run continues when rerun
 GPU:      --config.delays=100,200,300,500,1000 --config.train.steps=5000 --config.train.batch_size=128
           (Arjovsky's delays; the baselines are 0.173, 0.0945, 0.0650, 0.0400, 0.0204)
 """
@@ -34,12 +35,13 @@ def get_config() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
     config.models = "rnn,lstm,gru,transformer"
     config.delays = "10,20,50,100"
-    config.seed = 0
+    config.update(common.seed_settings(seeds=2))
     task = {k: v for k, v in task_fields("copy_memory").items() if k != "delay"}
     config.task = ml_collections.ConfigDict(dict(task, num_symbols=10, alphabet=8))
     config.model = common.model_configs()
     config.train = common.train_settings(
         eval_batches=2,
         log_every=100,
+        checkpoint_every=250,
     )
     return config

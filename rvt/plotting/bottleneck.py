@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from rvt import io
-from rvt.plotting.style import style
+from rvt.plotting.style import mean_band, style
 
 _STYLE = {
     "final_state": dict(color="tab:red", label="RNN enc-dec, final state only", marker="o"),
@@ -46,11 +46,7 @@ def accuracy_vs_length(rows: list[dict]):
                     if len(hiddens) > 1:  # hidden sizes by line style, models by colour
                         kw["label"] = f"{kw['label']}, hidden {hidden}"
                         kw["linestyle"] = _LINESTYLES[h_i % len(_LINESTYLES)]
-                    ax.plot(
-                        [r["src_len"] for r in sel],
-                        [r[metric] for r in sel],
-                        **kw,
-                    )
+                    mean_band(ax, sel, "src_len", lambda r, m=metric: r[m], model, line=kw)
             task_rows = [r for r in rows if r["task"] == task]
             if metric == "accuracy":
                 ax.axhline(task_rows[0]["chance"], color="grey", ls=":", lw=1, label="chance (1 / alphabet)")
@@ -60,12 +56,16 @@ def accuracy_vs_length(rows: list[dict]):
             ax.set_xscale("log", base=2)
             ax.set_xticks(lengths, [f"{n}\n{bits[n]:g} bits" for n in lengths])
             ax.minorticks_off()
-            ax.set(ylim=(-0.02, 1.02), ylabel="token accuracy" if metric == "accuracy" else "sequence accuracy")
+            ylabel = "token accuracy" if metric == "accuracy" else "sequence accuracy"
+            ax.set(ylim=(-0.02, 1.02), ylabel=f"{ylabel} (mean; band: 95% interval)")
             ax.grid(alpha=0.3)
         axes[-1, col].set_xlabel("source length L  (bits in the source: L log2 alphabet)")
     axes[0, 0].legend(fontsize=8, loc="center left")
     steps = rows[0]["steps"]
-    fig.suptitle(f"Information bottleneck: teacher-forced accuracy vs source length ({steps} steps per run)")
+    seeds = len({r.get("seed", 0) for r in rows})
+    fig.suptitle(
+        f"Information bottleneck: teacher-forced accuracy vs source length ({steps} steps per run, {seeds} seeds)"
+    )
     fig.tight_layout()
     return fig
 
@@ -91,8 +91,9 @@ def accuracy_by_position(rows: list[dict]):
                     key=lambda r: r["position"],
                 )
                 if sel:
-                    x = [(r["position"] + 0.5) / length for r in sel]
-                    ax.plot(x, [r["accuracy"] for r in sel], color=colour, marker=".", ms=3, label=f"L={length}")
+                    sel = [dict(r, x=(r["position"] + 0.5) / length) for r in sel]
+                    line = dict(color=colour, marker=".", ms=3, label=f"L={length}")
+                    mean_band(ax, sel, "x", lambda r: r["accuracy"], model, line=line)
             ax.set(
                 title=f"{_style(model)['label']}\n{task}, hidden {hidden}",
                 ylim=(-0.02, 1.02),
@@ -100,7 +101,7 @@ def accuracy_by_position(rows: list[dict]):
                 xlabel="target position / L (0 = first output)",
             )
             ax.grid(alpha=0.3)
-        axes[p_i, 0].set_ylabel("token accuracy")
+        axes[p_i, 0].set_ylabel("token accuracy (mean over seeds; band: 95%)")
     axes[0, -1].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return fig

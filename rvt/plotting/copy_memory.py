@@ -7,7 +7,7 @@ from collections import defaultdict
 import matplotlib.pyplot as plt
 
 from rvt import io
-from rvt.plotting.style import style
+from rvt.plotting.style import mean_band
 
 
 def loss_vs_delay(rows: list[dict]):
@@ -16,10 +16,8 @@ def loss_vs_delay(rows: list[dict]):
         by_model[row["model"]].append(row)
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4.2))
     for model, model_rows in by_model.items():
-        model_rows.sort(key=lambda r: r["delay"])
-        delays = [r["delay"] for r in model_rows]
-        ax_loss.plot(delays, [r["loss"] / r["baseline"] for r in model_rows], marker="o", **style(model))
-        ax_acc.plot(delays, [r["accuracy"] for r in model_rows], marker="o", **style(model))
+        mean_band(ax_loss, model_rows, "delay", lambda r: r["loss"] / r["baseline"], model, log_y=True)
+        mean_band(ax_acc, model_rows, "delay", lambda r: r["accuracy"], model)
     # Runs before these columns existed were Arjovsky's setting: 10 symbols from an alphabet of 8.
     symbols, alphabet = rows[0].get("num_symbols", 10), rows[0].get("alphabet", 8)
     ax_loss.axhline(1.0, color="grey", ls="--", label=f"memoryless: {symbols} ln {alphabet} / (T + {2 * symbols})")
@@ -27,7 +25,7 @@ def loss_vs_delay(rows: list[dict]):
     ax_loss.set_yscale("log")  # loss > 0: ratios from ~1e-3 (learnt) to ~1 (memoryless)
     ax_loss.set(
         xlabel="delay T",
-        ylabel="final loss / memoryless baseline",
+        ylabel="final loss / memoryless baseline (mean; band: 95% interval)",
         title=f"copying memory problem after {rows[0]['steps']} steps",
     )
     ax_acc.axhline(1 / alphabet, color="grey", ls="--", label=f"chance (1/{alphabet})")

@@ -110,64 +110,96 @@ def _resolved(plans: list[RunPlan], train_config) -> dict[str, Any]:
     return dict(runs=runs, train=dataclasses.asdict(train_config))
 
 
-def train_one(plan: RunPlan, train_config, keys, writer, seed: int) -> tuple[dict, list[dict]]:
-    """Train and evaluate one run; returns its results row and its per-position rows."""
-    init_key, train_key, eval_key = keys
+def train_plan(plan: RunPlan, train_config, seeds, eval_key, path, writer) -> tuple[list[dict], list[dict]]:
+    """Train and evaluate one run for every seed; returns its results rows and per-position rows."""
     task = plan.task
-    params = seq2seq.init_seq2seq(plan.module, init_key, task.src_len, task.tgt_len)
+    init = lambda key: seq2seq.init_seq2seq(plan.module, key, task.src_len, task.tgt_len)
     tags = dict(model=plan.model, task=plan.task_name, src_len=task.src_len, hidden=plan.hidden)
-    result = train.train(
+    rows, positions = [], []
+    trained = common.train_seeds(
+        plan.label,
         plan.module,
-        params,
+        init,
         task,
         train_config,
-        train_key,
-        name=plan.label,
-        on_log=lambda record: writer.write(dict(kind="train", **tags, **record)),
+        seeds,
+        path,
+        writer,
+        tags,
         forward=train.seq2seq_forward,
+        checkpoint_tag=f"{plan.model}/{plan.task_name}_L{task.src_len}_H{plan.hidden}",
     )
-    sums = train.evaluate(
-        result.state, task, train_config, eval_key, forward=train.seq2seq_forward, sums_fn=metrics.position_sums
-    )
-    overall = metrics.summarize(sums)
-    writer.write(dict(kind="eval", **tags, step=train_config.steps, **overall))
-    logging.info(
-        "%-40s acc %.3f  seq acc %.3f  (%d params, compile %.1fs, train %.1fs)",
-        plan.label,
-        overall["accuracy"],
-        overall["seq_accuracy"],
-        plan.num_params,
-        result.compile_s,
-        result.train_s,
-    )
-    row = dict(
-        **tags,
-        bits=task.bits,
-        params=plan.num_params,
-        **overall,
-        chance=1.0 / task.alphabet,
-        steps=train_config.steps,
-        compile_s=result.compile_s,
-        train_s=result.train_s,
-        seed=seed,
-    )
-    positions = [
-        dict(**tags, src_position=task.src_len - 1 - r["position"] if task.reverse else r["position"], seed=seed, **r)
-        for r in metrics.position_rows(sums)
-    ]
-    return row, positions
+    for chunk, result in trained:
+        sums = train.evaluate(
+            result.state,
+            task,
+            train_config,
+            eval_key,
+            forward=train.seq2seq_forward,
+            sums_fn=metrics.position_sums,
+            seed_axis=True,
+        )
+        for i, seed in enumerate(chunk):
+            seed_sums = common.seed_slice(sums, i)
+            overall = metrics.summarize(seed_sums)
+            writer.write(dict(kind="eval", **tags, seed=seed, step=train_config.steps, **overall))
+            logging.info(
+                "%-40s seed %d  acc %.3f  seq acc %.3f  (%d params)",
+                plan.label,
+                seed,
+                overall["accuracy"],
+                overall["seq_accuracy"],
+                plan.num_params,
+            )
+            rows.append(
+                dict(
+                    **tags,
+                    bits=task.bits,
+                    params=plan.num_params,
+                    **overall,
+                    chance=1.0 / task.alphabet,
+                    steps=train_config.steps,
+                    compile_s=result.compile_s if result.history else None,
+                    train_s=result.train_s if result.history else None,
+                    seed=seed,
+                )
+            )
+            positions += [
+                dict(
+                    **tags,
+                    src_position=task.src_len - 1 - r["position"] if task.reverse else r["position"],
+                    seed=seed,
+                    **r,
+                )
+                for r in metrics.position_rows(seed_sums)
+            ]
+    return rows, positions
 
 
 def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False):
     plans = plan_runs(config)
     train_config = common.resolve_train(config)
-    path = common.start_run(workdir, overwrite, EXPERIMENT, config, _resolved(plans, train_config))
-    keys = jax.random.split(jax.random.key(config.seed), 3)
+    seeds = common.resolve_seeds(config)
+    for plan in plans:
+        init = lambda key, p=plan: seq2seq.init_seq2seq(p.module, key, p.task.src_len, p.task.tgt_len)
+        common.check_memory(
+            plan.label,
+            plan.module,
+            init,
+            plan.task,
+            train_config,
+            len(seeds.chunks[0]),
+            train.seq2seq_forward,
+            metrics.position_sums,
+        )
+    resolved = dict(_resolved(plans, train_config), seeds=list(seeds.seeds), seed_strategy=seeds.strategy)
+    path = common.start_run(workdir, overwrite, EXPERIMENT, config, resolved)
+    eval_key = jax.random.split(jax.random.key(config.seed), 3)[2]  # one held-out set for every seed
     rows, position_rows = [], []
     with io.MetricsWriter(path / io.METRICS) as writer:
         for plan in plans:
-            row, positions = train_one(plan, train_config, keys, writer, config.seed)
-            rows.append(row)
+            plan_rows, positions = train_plan(plan, train_config, seeds, eval_key, path, writer)
+            rows.extend(plan_rows)
             position_rows.extend(positions)
             # After each run, so an interrupted sweep still leaves tables that plot.
             io.write_csv(path / io.RESULTS, rows, RESULT_COLUMNS)

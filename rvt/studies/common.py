@@ -21,6 +21,7 @@ import ml_collections
 from absl import logging
 
 from rvt import io, models, plotting, profiling, train
+from rvt.checkpoint import Checkpoints
 from rvt.errors import ConfigError, check, settings_under
 from rvt.tasks import Task, make_task
 from rvt.tasks.registry import TASKS, task_fields
@@ -162,7 +163,67 @@ def seed_keys(seeds: tuple[int, ...]) -> tuple[jax.Array, jax.Array]:
     return jnp.stack([k[0] for k in keys]), jnp.stack([k[1] for k in keys])
 
 
-def check_memory(name: str, module, init_fn, task, settings: TrainConfig, seeds: int = 0, forward=train.lm_forward):
+def seed_settings(seeds: int = 2, **extra) -> dict:
+    """The seed settings every training experiment's config has (``seeds``: a count or a list)."""
+    return dict(seed=0, seeds=seeds, seed_strategy="auto", **extra)
+
+
+def train_seeds(
+    name: str,
+    module,
+    init_fn,
+    task,
+    settings: TrainConfig,
+    seeds: Seeds,
+    path,
+    writer,
+    tags: dict,
+    forward=train.lm_forward,
+    checkpoint_tag: str | None = None,
+):
+    """Train every seed of ``seeds`` on ``task``, chunk by chunk: yields ``(chunk, TrainResult)`` with the
+    state stacked on a seed axis (``jax.tree.map(lambda x: x[i], ...)`` reads seed ``chunk[i]``).
+
+    Seed s draws its init and data keys from :func:`seed_keys` (the same however seeds are chunked).
+    With ``settings.checkpoint_every`` > 0 each chunk checkpoints under
+    ``path/checkpoints/<checkpoint_tag or name>/seeds_<first>-<last>`` and a rerun of the same command
+    continues from there. Training curves go to ``writer`` with ``tags`` and the chunk's seeds.
+    """
+    for chunk in seeds.chunks:
+        init_keys, train_keys = seed_keys(chunk)
+        params = jax.vmap(init_fn)(init_keys)
+        checkpoints = None
+        if settings.checkpoint_every:
+            folder = path / io.CHECKPOINTS / (checkpoint_tag or name) / f"seeds_{chunk[0]}-{chunk[-1]}"
+            checkpoints = Checkpoints(folder, settings.checkpoint_every, tag=io.config_digest(path))
+        label = f"{name} seed{'s' if len(chunk) > 1 else ''} {','.join(map(str, chunk))}"
+        try:
+            result = train.train(
+                module,
+                params,
+                task,
+                settings,
+                train_keys,
+                name=label,
+                on_log=lambda record, c=chunk: writer.write(dict(kind="train", **tags, seeds=list(c), **record)),
+                checkpoints=checkpoints,
+                forward=forward,
+                seed_axis=True,
+            )
+        finally:
+            if checkpoints is not None:
+                checkpoints.close()
+        yield chunk, result
+
+
+def seed_slice(tree, i: int):
+    """Seed ``i`` of a tree stacked on a seed axis."""
+    return jax.tree.map(lambda x: x[i], tree)
+
+
+def check_memory(
+    name: str, module, init_fn, task, settings: TrainConfig, seeds: int = 0, forward=train.lm_forward, sums_fn=None
+):
     """Refuse, before anything is allocated or written, a setting whose train or eval step needs more
     memory than this machine (or accelerator) has: XLA's memory analysis of the compiled steps, from
     shapes alone. ``init_fn(key) -> params``; ``seeds`` > 0: the state has a seed axis of that size. The
@@ -177,7 +238,7 @@ def check_memory(name: str, module, init_fn, task, settings: TrainConfig, seeds:
         state = jax.eval_shape(lambda p: train.create_state(module, p, settings), params)
     step = train.make_train_step(train.task_sampler(task, settings.batch_size), key_S, forward, seed_axis=bool(seeds))
     needs = {"train.batch_size": profiling.analyse(step.lower(state).compile()).resident_bytes}
-    evaluate = train.make_eval_step(task, settings.eval_batch_size, state.apply_fn, forward, None, bool(seeds))
+    evaluate = train.make_eval_step(task, settings.eval_batch_size, state.apply_fn, forward, sums_fn, bool(seeds))
     eval_params = jax.eval_shape(lambda s: s.params, state)
     needs["train.eval_batch_size"] = profiling.analyse(
         evaluate.lower(eval_params, jax.random.key(0)).compile()

@@ -14,7 +14,6 @@ import ml_collections
 from absl import logging
 
 from rvt import io, metrics, models, train
-from rvt.checkpoint import Checkpoints
 from rvt.studies import common
 
 EXPERIMENT = "copy_distance"
@@ -53,50 +52,26 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
     rows, summary = [], []
     with io.MetricsWriter(path / io.METRICS) as writer:
         for plan in plans:
-            for chunk in seeds.chunks:
-                result, sums = train_chunk(plan, chunk, task, train_config, eval_key, path, writer)
+            init = lambda key, m=plan.module: models.init_params(m, key, task.length)
+            trained = common.train_seeds(
+                plan.name, plan.module, init, task, train_config, seeds, path, writer, dict(model=plan.name)
+            )
+            for chunk, result in trained:
+                sums = train.evaluate(result.state, task, train_config, eval_key, seed_axis=True)
                 for i, seed in enumerate(chunk):
-                    seed_sums = jax.tree.map(lambda x, i=i: x[i], sums)
-                    overall = metrics.summarize(seed_sums)
+                    overall = metrics.summarize(common.seed_slice(sums, i))
                     writer.write(dict(kind="eval", model=plan.name, seed=seed, step=train_config.steps, **overall))
                     logging.info(
                         "%-12s seed %d  eval loss %.4f  acc %.3f", plan.name, seed, overall["loss"], overall["accuracy"]
                     )
                     labels = dict(model=plan.name, task=config.task, step=train_config.steps, seed=seed)
-                    rows += [dict(labels, chance=task.chance_accuracy, **r) for r in metrics.distance_rows(seed_sums)]
+                    distance_rows = metrics.distance_rows(common.seed_slice(sums, i))
+                    rows += [dict(labels, chance=task.chance_accuracy, **r) for r in distance_rows]
                     summary.append(summary_row(plan, labels, overall, result, len(chunk)))
                 io.write_csv(path / io.RESULTS, rows, RESULT_COLUMNS)  # after each chunk: partial runs plot
     io.write_csv(path / "summary.csv", summary)
     io.write_csv(path / "intervals.csv", intervals(summary), INTERVAL_COLUMNS)
     return common.finish_run(path)
-
-
-def train_chunk(plan, chunk, task, train_config, eval_key, path, writer):
-    """Train the seeds of ``chunk`` as one vmapped program (checkpointed, resumable); evaluate them on one
-    held-out set. Returns the TrainResult and eval sums with a leading seed axis."""
-    init_keys, train_keys = common.seed_keys(chunk)
-    params = jax.vmap(lambda key: models.init_params(plan.module, key, task.length))(init_keys)
-    checkpoints = None
-    if train_config.checkpoint_every:
-        folder = path / io.CHECKPOINTS / plan.name / f"seeds_{chunk[0]}-{chunk[-1]}"
-        checkpoints = Checkpoints(folder, train_config.checkpoint_every)
-    label = f"{plan.name} seed{'s' if len(chunk) > 1 else ''} {','.join(map(str, chunk))}"
-    try:
-        result = train.train(
-            plan.module,
-            params,
-            task,
-            train_config,
-            train_keys,
-            name=label,
-            on_log=lambda record: writer.write(dict(kind="train", model=plan.name, seeds=list(chunk), **record)),
-            checkpoints=checkpoints,
-            seed_axis=True,
-        )
-    finally:
-        if checkpoints is not None:
-            checkpoints.close()
-    return result, train.evaluate(result.state, task, train_config, eval_key, seed_axis=True)
 
 
 def summary_row(plan, labels: dict, overall: dict, result, chunk_size: int) -> dict:

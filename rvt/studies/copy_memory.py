@@ -63,7 +63,14 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
     tasks = resolve_tasks(config, delays)
     plans = {task.delay: common.resolve_models(config, task) for task in tasks}  # validates every length
     train_config = common.resolve_train(config)
+    seeds = common.resolve_seeds(config)
+    for task in tasks:
+        for plan in plans[task.delay]:
+            init = lambda key, m=plan.module, n=task.length: models.init_params(m, key, n)
+            common.check_memory(plan.name, plan.module, init, task, train_config, seeds=len(seeds.chunks[0]))
     resolved = dict(
+        seeds=list(seeds.seeds),
+        seed_strategy=seeds.strategy,
         task=dict(name="copy_memory", **config.task.to_dict()),
         delays=delays,
         baselines={task.delay: task.memoryless_baseline() for task in tasks},
@@ -72,65 +79,73 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
     )
     path = common.start_run(workdir, overwrite, EXPERIMENT, config, resolved)
 
-    init_key, train_key, eval_key = jax.random.split(jax.random.key(config.seed), 3)
+    eval_key = jax.random.split(jax.random.key(config.seed), 3)[2]  # one held-out set for every seed
     rows = []
     with io.MetricsWriter(path / io.METRICS) as writer:
         for task in tasks:
+            baseline = task.memoryless_baseline()
             for plan in plans[task.delay]:
-                params = models.init_params(plan.module, init_key, task.length)
+                init = lambda key, m=plan.module, n=task.length: models.init_params(m, key, n)
                 label = f"{plan.name} T={task.delay}"
-                result = train.train(
+                tags = dict(model=plan.name, delay=task.delay)
+                trained = common.train_seeds(
+                    label,
                     plan.module,
-                    params,
+                    init,
                     task,
                     train_config,
-                    train_key,
-                    name=label,
-                    on_log=lambda record, name=plan.name, d=task.delay: writer.write(
-                        dict(kind="train", model=name, delay=d, **record)
-                    ),
+                    seeds,
+                    path,
+                    writer,
+                    tags,
+                    checkpoint_tag=f"{plan.name}/delay_{task.delay}",
                 )
-                sums = train.evaluate(result.state, task, train_config, eval_key)
-                overall = metrics.summarize(sums)
-                baseline = task.memoryless_baseline()
-                row = dict(
-                    model=plan.name,
-                    delay=task.delay,
-                    loss=overall["loss"],
-                    baseline=baseline,
-                    accuracy=copied_accuracy(sums, task),
-                    steps=train_config.steps,
-                    seed=config.seed,
-                    loss_ratio=overall["loss"] / baseline,
-                    seq_accuracy=overall["seq_accuracy"],
-                    params=plan.num_params,
-                    compile_s=result.compile_s,
-                    train_s=result.train_s,
-                    num_symbols=task.num_symbols,
-                    alphabet=task.alphabet,
-                )
-                writer.write(dict(kind="eval", **row))
-                logging.info(
-                    "%-16s loss %.4f = %.3f x baseline %.4f; copied-symbol accuracy %.3f (%.0fs)",
-                    label,
-                    row["loss"],
-                    row["loss_ratio"],
-                    baseline,
-                    row["accuracy"],
-                    result.train_s,
-                )
-                rows.append(row)
-                io.write_csv(path / io.RESULTS, rows, RESULT_COLUMNS)  # after each run: partial sweeps plot
+                for chunk, result in trained:
+                    sums = train.evaluate(result.state, task, train_config, eval_key, seed_axis=True)
+                    for i, seed in enumerate(chunk):
+                        seed_sums = common.seed_slice(sums, i)
+                        overall = metrics.summarize(seed_sums)
+                        row = dict(
+                            model=plan.name,
+                            delay=task.delay,
+                            loss=overall["loss"],
+                            baseline=baseline,
+                            accuracy=copied_accuracy(seed_sums, task),
+                            steps=train_config.steps,
+                            seed=seed,
+                            loss_ratio=overall["loss"] / baseline,
+                            seq_accuracy=overall["seq_accuracy"],
+                            params=plan.num_params,
+                            compile_s=result.compile_s if result.history else None,
+                            train_s=result.train_s if result.history else None,
+                            num_symbols=task.num_symbols,
+                            alphabet=task.alphabet,
+                        )
+                        writer.write(dict(kind="eval", **row))
+                        logging.info(
+                            "%-16s seed %d  loss %.4f = %.3f x baseline %.4f; copied-symbol accuracy %.3f",
+                            label,
+                            seed,
+                            row["loss"],
+                            row["loss_ratio"],
+                            baseline,
+                            row["accuracy"],
+                        )
+                        rows.append(row)
+                    io.write_csv(path / io.RESULTS, rows, RESULT_COLUMNS)  # after each chunk: partial runs plot
     report(rows)
     return common.finish_run(path)
 
 
 def report(rows: list[dict]) -> None:
-    """loss / baseline and copied-symbol accuracy per model and delay, on stdout."""
+    """loss / baseline and copied-symbol accuracy per model and delay (means over seeds), on stdout."""
     delays = sorted({r["delay"] for r in rows})
     names = list(dict.fromkeys(r["model"] for r in rows))
-    table = {(r["model"], r["delay"]): r for r in rows}
-    print("loss / memoryless baseline (copied-symbol accuracy; chance 1/8)")
+    table = {}
+    for key in dict.fromkeys((r["model"], r["delay"]) for r in rows):
+        sel = [r for r in rows if (r["model"], r["delay"]) == key]
+        table[key] = {k: sum(r[k] for r in sel) / len(sel) for k in ("loss_ratio", "accuracy", "baseline")}
+    print("loss / memoryless baseline (copied-symbol accuracy; chance 1/8), means over seeds")
     print(f"{'delay':<12}" + "".join(f"{d:>16}" for d in delays))
     print(f"{'baseline':<12}" + "".join(f"{table[(names[0], d)]['baseline']:>16.4f}" for d in delays))
     for name in names:
