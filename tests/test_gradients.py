@@ -43,12 +43,13 @@ def test_end_to_end_writes_every_file(tmp_path, capsys):
     assert list(rows[0]) == ["model", "trained", "distance", "grad_norm", "seed", "target_distance"]
     for model in ("rnn", "lstm"):
         for trained in (False, True):
-            curve = [r for r in rows if r["model"] == model and r["trained"] == trained]
-            assert [r["distance"] for r in curve] == list(range(10))
-            assert all(r["grad_norm"] > 0 for r in curve)
+            for seed in (0, 1):  # a curve per seed
+                curve = [r for r in rows if (r["model"], r["trained"], r["seed"]) == (model, trained, seed)]
+                assert [r["distance"] for r in curve] == list(range(10))
+                assert all(r["grad_norm"] > 0 for r in curve)
 
     gates = io.read_csv(workdir / "gates.csv")
-    sweep = {b: [r for r in gates if r["forget_bias"] == b and r["trained"] is False] for b in (0, 5)}
+    sweep = {b: [r for r in gates if (r["forget_bias"], r["trained"], r["seed"]) == (b, False, 0)] for b in (0, 5)}
     for bias, curve in sweep.items():
         assert [r["distance"] for r in curve] == list(range(30))
         assert curve[0]["forget_product"] == 1.0
@@ -61,7 +62,7 @@ def test_end_to_end_writes_every_file(tmp_path, capsys):
 
     summary = io.read_csv(workdir / "summary.csv")
     rnn = [r for r in summary if r["model"] == "rnn"]
-    assert len(rnn) == 2 and all(r["slope"] <= r["jacobian_log_norm"] + 0.05 for r in rnn)
+    assert len(rnn) == 4 and all(r["slope"] <= r["jacobian_log_norm"] + 0.05 for r in rnn)
     assert all(r["sigma_max"] == "" for r in summary if r["model"] != "rnn")
     printed = capsys.readouterr().out
     assert "ln sigma_max" in printed and "lstm forget_bias 5 trained=false: mean prod f k=10" in printed

@@ -21,7 +21,8 @@ Overrides:
   --config.task=variable_copy              train and probe on another task (--config.tasks.<task>.*)
   --config.train.steps=2000                train longer (0 is not allowed; use few steps for "init only")
   --config.forget.biases=0,1,2,3,5,8 --config.forget.length=1000 --config.forget.batch_size=16
-  --config.probe.batch_size=64 --config.model.rnn.hidden_size=256 --config.seed=1
+  --config.probe.batch_size=64 --config.model.rnn.hidden_size=256
+  --config.seeds=5 --config.seed=10        five seeds (or a list: --config.seeds=0,3,7)
 GPU:      --config.tasks.copy_memory.delay=500 --config.train.steps=3000 --config.forget.length=2000
 """
 
@@ -33,7 +34,7 @@ from rvt.studies import common
 def get_config() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
     config.models = "rnn,lstm,gru,transformer"
-    config.seed = 0
+    config.update(common.seed_settings(seeds=2))
     config.task = "copy_memory"
     config.tasks = common.task_configs()
     config.tasks.copy_memory.update(delay=100, num_symbols=10, alphabet=8)
@@ -42,6 +43,7 @@ def get_config() -> ml_collections.ConfigDict:
         steps=300,
         eval_batches=2,
         log_every=100,
+        checkpoint_every=150,
     )
     config.probe = ml_collections.ConfigDict(dict(batch_size=32))
     config.forget = ml_collections.ConfigDict(dict(biases="0,1,2,3,5", length=600, batch_size=8))

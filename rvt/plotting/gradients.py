@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from rvt import io
-from rvt.plotting.style import style
+from rvt.plotting.style import mean_band, style
 
 LESSON_GATE, LESSON_STEPS = 0.99, 500  # the lesson: 0.99^500 ~ 0.0066
 
@@ -31,7 +31,6 @@ def _trained(row) -> bool:
 
 
 def gradient_vs_distance(rows: list[dict]):
-    curves = _curves(rows, lambda r: (r["model"], _trained(r)), "grad_norm")
     names = list(dict.fromkeys(r["model"] for r in rows))
     cols = min(len(names), 2)
     fig, axes = plt.subplots(
@@ -44,15 +43,19 @@ def gradient_vs_distance(rows: list[dict]):
     for ax, name in zip(axes.flat, names, strict=False):
         kw = style(name)
         for trained, line in ((False, ":"), (True, "-")):
-            if (name, trained) in curves:
-                k, g = curves[(name, trained)]
-                ax.semilogy(
-                    k,
-                    np.where(g > 0, g, np.nan),
-                    line,
-                    color=kw["color"],
-                    label=f"{kw['label']} {'trained' if trained else 'init'}",
+            sel = [r for r in rows if r["model"] == name and _trained(r) is trained and r["grad_norm"] > 0]
+            if sel:
+                label = f"{kw['label']} {'trained' if trained else 'init'}"
+                mean_band(
+                    ax,
+                    sel,
+                    "distance",
+                    lambda r: r["grad_norm"],
+                    name,
+                    log_y=True,
+                    line=dict(color=kw["color"], linestyle=line, label=label),
                 )
+        ax.set_yscale("log")
         target = int(rows[0].get("target_distance", -1) or -1)
         if target >= 0:
             ax.axvline(target, color="grey", lw=0.8, ls="--", label=f"target's source (k = {target})")
@@ -63,12 +66,29 @@ def gradient_vs_distance(rows: list[dict]):
         ax.set_visible(False)
     for ax in axes[-1]:
         ax.set_xlabel("distance k (positions before the last)")
-    fig.suptitle("gradient of the last position's loss w.r.t. the input embedding k positions earlier")
+    seeds = len({r.get("seed", 0) for r in rows})
+    fig.suptitle(
+        "gradient of the last position's loss w.r.t. the input embedding k positions earlier\n"
+        f"(mean over {seeds} seed{'s' if seeds != 1 else ''}; band: 95% interval)"
+    )
     fig.tight_layout()
     return fig
 
 
+def _seed_mean(rows: list[dict], keys: tuple[str, ...], fields: tuple[str, ...]) -> list[dict]:
+    """One row per value of ``keys``: ``fields`` averaged over seeds."""
+    grouped = defaultdict(list)
+    for row in rows:
+        grouped[tuple(row[k] for k in keys)].append(row)
+    return [
+        dict(zip(keys, k, strict=True), **{f: float(np.mean([r[f] for r in rs])) for f in fields})
+        for k, rs in grouped.items()
+    ]
+
+
 def forget_products(rows: list[dict]):
+    seeds = len({r.get("seed", 0) for r in rows})
+    rows = _seed_mean(rows, ("forget_bias", "trained", "distance"), ("forget_product", "cell_path_grad"))
     curves = _curves(rows, lambda r: (float(r["forget_bias"]), _trained(r)), "forget_product", "cell_path_grad")
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     sweep = sorted(b for b, trained in curves if not trained)
@@ -110,7 +130,8 @@ def forget_products(rows: list[dict]):
         xlabel="distance k",
         ylabel="mean over units of prod f over the last k steps",
         ylim=(1e-8, 2),
-        title="LSTM forget-gate products (lines) = autodiff cell-path gradient dc_T/dc_{T-k} (x)",
+        title="LSTM forget-gate products (lines) = autodiff cell-path gradient dc_T/dc_{T-k} (x)\n"
+        f"mean over units and {seeds} seed{'s' if seeds != 1 else ''}",
     )
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, loc="lower left")
@@ -122,25 +143,73 @@ def _number(value) -> float:
 
 
 def spectral(rows: list[dict]):
-    """Per-step log rates of every model; for the tanh RNN beside its bounds (Pascanu et al. 2013):
-    fitted slope <= mean ln||diag(tanh') W|| <= ln sigma_max(W)."""
-    fig, ax = plt.subplots(figsize=(1.2 * len(rows) + 2.5, 3.8))
-    labels = [f"{style(r['model'])['label']}\n{'trained' if _trained(r) else 'init'}" for r in rows]
-    x = np.arange(len(rows))
-    bars = (
-        ("slope", "fitted slope of ln grad norm"),
-        ("jacobian_log_norm", "tanh RNN: mean ln ||diag(tanh') W||"),
-        ("log_sigma_max", "tanh RNN: ln sigma_max(W)"),
-    )
-    for i, (field, label) in enumerate(bars):
-        values = [_number(r[field]) for r in rows]
-        container = ax.bar(x + (i - 1) * 0.27, values, 0.27, label=label)
-        ax.bar_label(container, [f"{v:+.3f}" if np.isfinite(v) else "" for v in values], fontsize=6, padding=2)
+    """Left: every model's fitted per-step log rate of its gradient norm, at init and trained. Right: the
+    tanh RNN's rate beside its bounds (Pascanu et al. 2013): slope <= mean ln||diag(tanh') W|| <= ln
+    sigma_max(W). Bars are means over seeds, error bars 95% intervals."""
+    from rvt import metrics
+
+    def stat(sel, field):
+        values = [_number(r[field]) for r in sel]
+        values = [v for v in values if np.isfinite(v)]
+        return metrics.mean_interval(values)[:2] if values else (np.nan, 0.0)
+
+    names = list(dict.fromkeys(r["model"] for r in rows))
+    rnn_rows = [r for r in rows if np.isfinite(_number(r.get("log_sigma_max")))]
+    fig, axes = plt.subplots(1, 2 if rnn_rows else 1, figsize=(11, 4), squeeze=False)
+    ax = axes[0, 0]
+    x = np.arange(len(names))
+    for i, (trained, hatch) in enumerate(((False, "//"), (True, ""))):
+        stats = [stat([r for r in rows if r["model"] == n and _trained(r) is trained], "slope") for n in names]
+        means, halves = np.array([m for m, _ in stats]), np.nan_to_num([h for _, h in stats])
+        colours = [style(n)["color"] for n in names]
+        ax.bar(
+            x + (i - 0.5) * 0.38,
+            means,
+            0.38,
+            yerr=halves,
+            color=colours,
+            alpha=0.55 if not trained else 0.95,
+            hatch=hatch,
+            edgecolor="black",
+            lw=0.5,
+            capsize=3,
+            label="trained" if trained else "init",
+        )
     ax.axhline(0.0, color="black", lw=0.8)
-    ax.set_xticks(x, labels, fontsize=8)
-    ax.set(ylabel="per-step log rate", title="gradient decay per step, and the tanh RNN's bounds")
+    ax.set_xticks(x, [style(n)["label"] for n in names], fontsize=8)
+    ax.set(ylabel="fitted slope of ln grad norm per step", title="gradient decay per step (mean over seeds)")
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8)
+    if rnn_rows:
+        ax = axes[0, 1]
+        fields = (
+            ("slope", "fitted slope"),
+            ("jacobian_log_norm", "mean ln ||diag(tanh') W||"),
+            ("log_sigma_max", "ln sigma_max(W)"),
+        )
+        for i, trained in enumerate((False, True)):
+            sel = [r for r in rnn_rows if _trained(r) is trained]
+            stats = [stat(sel, f) for f, _ in fields]
+            xs = np.arange(len(fields)) + (i - 0.5) * 0.38
+            ax.bar(
+                xs,
+                [m for m, _ in stats],
+                0.38,
+                yerr=np.nan_to_num([h for _, h in stats]),
+                capsize=3,
+                color="tab:red",
+                alpha=0.55 if not trained else 0.95,
+                hatch="//" if not trained else "",
+                edgecolor="black",
+                lw=0.5,
+                label="trained" if trained else "init",
+            )
+        ax.axhline(0.0, color="black", lw=0.8)
+        ax.set_xticks(np.arange(len(fields)), [label for _, label in fields], fontsize=8)
+        ax.set(ylabel="per-step log rate", title="tanh RNN: the rate and its bounds (slope <= Jacobian <= sigma)")
+        ax.grid(alpha=0.3, axis="y")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
     return fig
 
 

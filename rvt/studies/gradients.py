@@ -54,6 +54,7 @@ SUMMARY_COLUMNS = (
     "grad_last",
     "eval_loss",
     "eval_accuracy",
+    "eval_dependent_accuracy",
     "seed",
 )
 GATES, SUMMARY = "gates.csv", "summary.csv"
@@ -120,6 +121,14 @@ def spectral_fields(module, params, inputs_BxT) -> dict:
     )
 
 
+def dependent_accuracy(sums) -> float:
+    """Accuracy on the targets that a distance labels (they depend on an earlier token): on the copying
+    memory problem the copied symbols alone, not the blanks a memoryless model also gets right."""
+    rows = metrics.distance_rows(sums)
+    count = sum(r["count"] for r in rows)
+    return sum(r["accuracy"] * r["count"] for r in rows) / count if count else float("nan")
+
+
 def probe_model(plan, params, batch, trained: bool, seed: int, out: dict) -> dict:
     """Append this model's gradient rows (and trained-LSTM gate rows) to ``out``; return its summary row."""
     norms_K = np.asarray(probes.gradient_vs_distance(plan.module, params, batch.inputs, batch.targets[:, -1]))
@@ -152,7 +161,13 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
     train_config = common.resolve_train(config)
     check_positive_int(config.probe.batch_size, "probe.batch_size")
     sweep = resolve_forget(config, task.vocab_size)
+    seeds = common.resolve_seeds(config)
+    for plan in plans:
+        init = lambda key, m=plan.module: models.init_params(m, key, task.length)
+        common.check_memory(plan.name, plan.module, init, task, train_config, seeds=len(seeds.chunks[0]))
     resolved = dict(
+        seeds=list(seeds.seeds),
+        seed_strategy=seeds.strategy,
         task=common.describe_task(config.task, task),
         models={p.name: dict(params=p.num_params, **dataclasses.asdict(p.config)) for p in plans},
         train=dataclasses.asdict(train_config),
@@ -160,50 +175,52 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
     )
     path = common.start_run(workdir, overwrite, EXPERIMENT, config, resolved)
 
-    init_key, train_key, eval_key, probe_key, sweep_key = jax.random.split(jax.random.key(config.seed), 5)
+    # one held-out set, one probe batch and one sweep input for every seed
+    _, _, eval_key, probe_key, sweep_key = jax.random.split(jax.random.key(config.seed), 5)
     probe_batch = task.sample(probe_key, config.probe.batch_size)
     out = dict(results=[], gates=[], summary=[])
     with io.MetricsWriter(path / io.METRICS) as writer:
         for plan in plans:
-            params = models.init_params(plan.module, init_key, task.length)
-            before = probe_model(plan, params, probe_batch, False, config.seed, out)
-            result = train.train(
-                plan.module,
-                params,
-                task,
-                train_config,
-                train_key,
-                name=plan.name,
-                on_log=lambda record, name=plan.name: writer.write(dict(kind="train", model=name, **record)),
+            init = lambda key, m=plan.module: models.init_params(m, key, task.length)
+            trained = common.train_seeds(
+                plan.name, plan.module, init, task, train_config, seeds, path, writer, dict(model=plan.name)
             )
-            overall = metrics.summarize(train.evaluate(result.state, task, train_config, eval_key))
-            writer.write(dict(kind="eval", model=plan.name, step=train_config.steps, **overall))
-            after = probe_model(plan, result.state.params, probe_batch, True, config.seed, out)
-            for row in (before, after):
-                out["summary"].append(dict(row, eval_loss=overall["loss"], eval_accuracy=overall["accuracy"]))
-            logging.info(
-                "%-12s eval loss %.4f acc %.3f; gradient slope %.4f -> %.4f per step",
-                plan.name,
-                overall["loss"],
-                overall["accuracy"],
-                before["slope"],
-                after["slope"],
-            )
-            io.write_csv(path / io.RESULTS, out["results"], RESULT_COLUMNS)  # partial runs still plot
+            for chunk, result in trained:
+                init_params = jax.vmap(init)(common.seed_keys(chunk)[0])  # what train_seeds started from
+                sums = train.evaluate(result.state, task, train_config, eval_key, seed_axis=True)
+                for i, seed in enumerate(chunk):
+                    seed_sums = common.seed_slice(sums, i)
+                    overall = metrics.summarize(seed_sums)
+                    dependent = dependent_accuracy(seed_sums)
+                    writer.write(dict(kind="eval", model=plan.name, seed=seed, step=train_config.steps, **overall))
+                    before = probe_model(plan, common.seed_slice(init_params, i), probe_batch, False, seed, out)
+                    after = probe_model(plan, common.seed_slice(result.state.params, i), probe_batch, True, seed, out)
+                    evals = dict(
+                        eval_loss=overall["loss"], eval_accuracy=overall["accuracy"], eval_dependent_accuracy=dependent
+                    )
+                    for row in (before, after):
+                        out["summary"].append(dict(row, **evals))
+                    logging.info(
+                        "%-12s seed %d  eval loss %.4f acc %.3f (on targets that depend on an earlier token: %.3f); "
+                        "gradient slope %.4f -> %.4f per step",
+                        plan.name,
+                        seed,
+                        overall["loss"],
+                        overall["accuracy"],
+                        dependent,
+                        before["slope"],
+                        after["slope"],
+                    )
+                io.write_csv(path / io.RESULTS, out["results"], RESULT_COLUMNS)  # partial runs still plot
 
         tokens_BxT = jax.random.randint(sweep_key, (sweep.batch_size, sweep.length), 0, task.vocab_size)
         # forget_bias only initialises a bias: every sweep module applies the same function, so one compile.
-        for bias, module in zip(sweep.biases, sweep.modules, strict=True):
-            params = models.init_params(module, init_key, sweep.length)
-            out["gates"] += gate_rows(
-                sweep.modules[0],
-                params,
-                tokens_BxT,
-                model="lstm",
-                forget_bias=bias,
-                trained=False,
-                seed=config.seed,
-            )
+        for seed, init_key in zip(seeds.seeds, common.seed_keys(seeds.seeds)[0], strict=True):
+            for bias, module in zip(sweep.biases, sweep.modules, strict=True):
+                params = models.init_params(module, init_key, sweep.length)
+                out["gates"] += gate_rows(
+                    sweep.modules[0], params, tokens_BxT, model="lstm", forget_bias=bias, trained=False, seed=seed
+                )
     io.write_csv(path / GATES, out["gates"], GATE_COLUMNS)
     io.write_csv(path / SUMMARY, out["summary"], SUMMARY_COLUMNS)
     report(out)
