@@ -71,6 +71,7 @@ class Checkpoints:
         self.directory = pathlib.Path(directory).expanduser().absolute()  # orbax wants an absolute path
         self.every = every
         self.tag = tag
+        self.restored_steps: list[dict] = []  # the per-step metrics saved with the restored checkpoint
         self._manager = ocp.CheckpointManager(
             self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
         )
@@ -109,6 +110,7 @@ class Checkpoints:
                 )
                 continue
             logging.info("restored step %d from %s", step, self.directory)
+            self.restored_steps = list(meta.get("steps", []))
             return state
         if self._manager.all_steps():
             logging.warning("no checkpoint in %s restores; training starts from scratch", self.directory)
@@ -117,9 +119,11 @@ class Checkpoints:
     def due(self, step: int, last: int) -> bool:
         return step % self.every == 0 or step == last
 
-    def save(self, step: int, state) -> None:
-        """Save and wait: the caller donates ``state`` to the next step, so it must be read first."""
-        meta = dict(digest=digest(state), tag=self.tag)
+    def save(self, step: int, state, steps: list[dict] | None = None) -> None:
+        """Save and wait: the caller donates ``state`` to the next step, so it must be read first.
+        ``steps``: every step's metrics so far (JSON), restored with the state so a resumed run's
+        per-step record is whole."""
+        meta = dict(digest=digest(state), tag=self.tag, steps=steps or [])
         self._manager.save(
             step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
         )

@@ -36,7 +36,8 @@ class TrainResult:
     compile_s: float  # first step: trace + compile + run
     train_s: float  # every later step, checkpoint saves excluded
     history: list[dict[str, float]]  # one record per log interval (metrics averaged over it and the seeds)
-    steps: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # every step's metrics (per seed)
+    # every step's metrics (per seed), on a resumed run those before the restart too (from the checkpoint)
+    steps: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     start_step: int = 0  # the step training resumed at (0: from scratch; == steps: restored, not trained)
     checkpoint_s: float = 0.0  # time spent saving checkpoints
 
@@ -102,18 +103,19 @@ def run_steps(
     ``on_log(record)`` and show progress. ``checkpoints``: restore the latest good one before the first step
     (a run already complete returns at once, with no history) and save every ``checkpoints.every`` steps
     and after the last."""
-    done = 0
+    done, earlier = 0, []
     restored = checkpoints.restore(state) if checkpoints is not None else None
     if restored is not None:
         state = restored
         done = int(np.max(jax.device_get(state.step)))
+        earlier = checkpoints.restored_steps[:done]  # the per-step metrics of the steps already taken
         logging.info("%s resumed at step %d/%d", name, done, config.steps)
         if done >= config.steps:
-            return TrainResult(state, 0.0, 0.0, [], start_step=done)
+            return TrainResult(state, 0.0, 0.0, [], earlier, start_step=done)
     progress = _Progress(name, config.steps, done)
     try:
         with _stop_between_steps() as stop:
-            return _loop(state, step_fn, config, on_log, name, checkpoints, done, progress, stop)
+            return _loop(state, step_fn, config, on_log, name, checkpoints, done, progress, stop, earlier)
     finally:
         progress.close()
 
@@ -136,12 +138,12 @@ def _stop_between_steps():
             signal.signal(sig, old)
 
 
-def _loop(state, step_fn, config, on_log, name, checkpoints, done, progress, stop) -> TrainResult:
+def _loop(state, step_fn, config, on_log, name, checkpoints, done, progress, stop, earlier) -> TrainResult:
     start = time.perf_counter()
     state, first = step_fn(state)
     jax.block_until_ready(first)
     compile_s = time.perf_counter() - start
-    completed, pending, history, every_step, since_log = done + 1, [first], [], [], []
+    completed, pending, history, every_step, since_log = done + 1, [first], [], list(earlier), []
     start = last_time = time.perf_counter()
     last_completed = completed  # steps/s counts the steps after the compiling one
     saving_s = paused_s = 0.0  # all checkpoint time; and since the last log (kept out of steps/s)
@@ -165,7 +167,7 @@ def _loop(state, step_fn, config, on_log, name, checkpoints, done, progress, sto
             pending = []
         if due:
             save_start = time.perf_counter()
-            checkpoints.save(completed, state)
+            checkpoints.save(completed, state, every_step)
             paused_s += time.perf_counter() - save_start
             saving_s += time.perf_counter() - save_start
         if stopping:

@@ -89,15 +89,18 @@ def test_segments_are_scored_before_they_are_learnt_and_memory_rolls(resolved, n
         assert int(state.memory["filled"]) == 4
 
 
-def test_recovery_counts_segments_and_skips_rules_never_learnt():
+def test_recovery_counts_every_regime_against_the_learners_own_level():
+    """Target: 0.9 x the best 2-segment mean anywhere (1.0). Regime 0 reaches it at once; regime 1 after 3
+    segments; regime 2 never (so it is counted, not skipped); regime 3 starts from chance and is learnt
+    after 4 -- counted although the rule before it was never learnt."""
     task = DriftingCopyStream(alphabet=8, segment_length=4, segments_per_rule=10, lags=(1, 2))
-    accuracy = [1.0] * 10 + [0.1] * 3 + [1.0] * 7 + [0.1] * 10
-    rows = [dict(model="m", accuracy=a) for a in accuracy + [0.1] * 10]
+    accuracy = [1.0] * 10 + [0.1] * 3 + [1.0] * 7 + [0.1] * 10 + [0.1] * 4 + [1.0] * 6
+    rows = [dict(model="m", seed=0, accuracy=a) for a in accuracy]
     out = online.recovery_rows(rows, task, smooth=2, fraction=0.9)
-    assert [r["change_step"] for r in out] == [10, 20, 30]
-    assert (out[0]["recovery_segments"], out[0]["recovered"]) == (3, 1)
-    assert (out[1]["recovery_segments"], out[1]["recovered"]) == ("", 0)  # never back to 90% of 1.0
-    assert (out[2]["learned_before"], out[2]["recovered"]) == (0, 0)  # at chance before: nothing to regain
+    assert [r["start_step"] for r in out] == [0, 10, 20, 30]
+    assert [r["recovery_segments"] for r in out] == [0, 3, "", 4]
+    assert [r["recovered"] for r in out] == [True, True, False, True]
+    assert all(r["target_accuracy"] == pytest.approx(0.9) for r in out)
 
 
 def test_end_to_end_writes_every_file(tmp_path):
@@ -115,16 +118,16 @@ def test_end_to_end_writes_every_file(tmp_path):
         assert (workdir / name).stat().st_size > 0, name
     rows = io.read_csv(workdir / "results.csv")
     assert list(rows[0]) == list(online.RESULT_COLUMNS)
-    for model in ("lstm", "transformer"):
-        sel = [r for r in rows if r["model"] == model]
+    for model, seed in [(m, s) for m in ("lstm", "transformer") for s in (0, 1)]:  # a stream per seed
+        sel = [r for r in rows if (r["model"], r["seed"]) == (model, seed)]
         assert [r["stream_step"] for r in sel] == list(range(12))
         assert [r["tokens_seen"] for r in sel] == [4 * (i + 1) for i in range(12)]
         assert all(0 <= r["accuracy"] <= 1 for r in sel)
-    summary = {r["model"]: r for r in io.read_csv(workdir / "summary.csv")}
+    summary = {r["model"]: r for r in io.read_csv(workdir / "summary.csv") if r["seed"] == 0}
     assert summary["lstm"]["memory_bytes"] == 2 * 2 * 8 * 4  # 2 streams x (c, h) x 8 floats
     assert summary["transformer"]["memory_bytes"] == 2 * 8 * 4 + 4  # 2 streams x window 8 int32 tokens + fill count
     assert all(r["flops_per_token"] > 0 for r in summary.values())
-    assert len(io.read_csv(workdir / "recovery.csv")) == 2 * 2  # two rule changes, two models
+    assert len(io.read_csv(workdir / "recovery.csv")) == 3 * 2 * 2  # three regimes, two models, two seeds
 
 
 # Bad settings: each must fail with one ConfigError naming it, writing nothing (tests/test_bad_input.py).

@@ -17,6 +17,7 @@ Overrides:
   --config.stream.permute=False --config.stream.alphabet=16
   --config.num_segments=3000 --config.num_streams=16 --config.window=128 --config.learning_rate=1e-3
   --config.model.lstm.hidden_size=128 --config.recovery_fraction=0.8 --config.recovery_smooth=20
+  --config.seeds=5 --config.seed=10        five seeds, 10..14: each its own init and its own stream
 """
 
 import ml_collections
@@ -38,5 +39,6 @@ def get_config() -> ml_collections.ConfigDict:
     config.grad_clip = 1.0
     config.recovery_fraction = 0.9
     config.recovery_smooth = 10
-    config.seed = 0
+    config.update(common.seed_settings(seeds=2))
+    config.checkpoint_every = 500  # segments between checkpoints (0: none); a rerun continues from the last
     return config

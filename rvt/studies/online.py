@@ -29,19 +29,21 @@ import ml_collections
 import numpy as np
 
 from rvt import io, models, profiling, train
+from rvt.checkpoint import Checkpoints
 from rvt.errors import check, check_positive_int, settings_under
 from rvt.studies import common
 from rvt.tasks.stream import DriftingCopyStream
 
 EXPERIMENT = "online"
-RESULT_COLUMNS = ("model", "stream_step", "accuracy", "loss", "tokens_seen", "memory_bytes", "regime", "lag")
+RESULT_COLUMNS = ("model", "seed", "stream_step", "accuracy", "loss", "tokens_seen", "memory_bytes", "regime", "lag")
 RECOVERY_COLUMNS = (
     "model",
-    "change_step",
-    "lag_before",
-    "lag_after",
-    "pre_accuracy",
-    "learned_before",
+    "seed",
+    "regime",
+    "start_step",
+    "lag",
+    "target_accuracy",
+    "peak_accuracy",
     "recovery_segments",
     "recovered",
     "target_fraction",
@@ -94,11 +96,12 @@ def train_config(config) -> train.TrainConfig:
     )
 
 
-def segment_rows(name: str, result: train.TrainResult, task: DriftingCopyStream, memory_bytes: int) -> list[dict]:
+def segment_rows(name: str, seed: int, result: train.TrainResult, task: DriftingCopyStream, memory_bytes: int):
     """One row per segment: its prequential accuracy and loss (scored before the update)."""
     return [
         dict(
             model=name,
+            seed=seed,
             stream_step=i,
             accuracy=m["accuracy"],
             loss=m["loss"],
@@ -111,57 +114,64 @@ def segment_rows(name: str, result: train.TrainResult, task: DriftingCopyStream,
     ]
 
 
+def smoothed(accuracy, smooth: int) -> np.ndarray:
+    """Mean accuracy over each window of ``smooth`` segments, indexed by the window's first segment."""
+    accuracy = np.asarray(accuracy, float)
+    width = min(smooth, len(accuracy))
+    return np.convolve(accuracy, np.ones(width) / width, mode="valid")
+
+
 def recovery_rows(rows: list[dict], task: DriftingCopyStream, smooth: int, fraction: float) -> list[dict]:
-    """Per rule change: segments until the mean accuracy over the next ``smooth`` segments regains
-    ``fraction`` of its mean over the ``smooth`` segments before the change; '' if it does not before
-    the next change. Only defined where the old rule had been learnt (accuracy >= twice chance):
-    regaining chance level is not recovery."""
+    """Every regime (the first one and one per rule change): how many segments from its start until the
+    mean accuracy over the next ``smooth`` segments reaches ``fraction`` of the learner's best such mean
+    anywhere in the stream (its own level); '' where it does not before the regime ends. Every regime
+    counts, whatever happened in the one before."""
     accuracy = np.asarray([r["accuracy"] for r in rows])
+    windows = smoothed(accuracy, smooth)
+    target = fraction * float(windows.max())
     out = []
-    changes = task.change_points(len(rows))
-    for change, end in zip(changes, changes[1:] + [len(rows)], strict=True):
-        pre = float(accuracy[max(change - smooth, 0) : change].mean())
-        learned = pre >= 2.0 / task.alphabet
-        found = [
-            s - change
-            for s in range(change, end - smooth + 1)
-            if learned and accuracy[s : s + smooth].mean() >= fraction * pre
-        ]
+    starts = [0, *task.change_points(len(rows))]
+    for regime, (start, end) in enumerate(zip(starts, starts[1:] + [len(rows)], strict=True)):
+        inside = windows[start : max(end - smooth + 1, start)]
+        found = np.flatnonzero(inside >= target)
         out.append(
             dict(
                 model=rows[0]["model"],
-                change_step=change,
-                lag_before=int(task.lag(change - 1)),
-                lag_after=int(task.lag(change)),
-                pre_accuracy=pre,
-                learned_before=learned,
-                recovery_segments=found[0] if found else "",
-                recovered=bool(found),
+                seed=rows[0]["seed"],
+                regime=regime,
+                start_step=start,
+                lag=int(task.lag(start)),
+                target_accuracy=target,
+                peak_accuracy=float(inside.max()) if inside.size else float("nan"),
+                recovery_segments=int(found[0]) if found.size else "",
+                recovered=bool(found.size),
                 target_fraction=fraction,
             )
         )
     return out
 
 
-def summary_row(name, state, step_fn, config, rows, recoveries, seconds: float) -> dict:
+def summary_row(name, seed, state, step_fn, config, rows, recoveries, seconds: float) -> dict:
     """Compute per token of the train step (counted on its jaxpr, the recurrence's loop included) and
-    XLA's scratch bytes; accuracy; recovery after rule changes."""
+    XLA's scratch bytes; accuracy; recovery in every regime."""
     flops = profiling.traced_flops(step_fn.fn, state, step_fn.key)
     temp = profiling.analyse(step_fn.lower(state).compile()).temp_bytes
     tokens = config.num_streams * config.stream.segment_length
     recovered = [r["recovery_segments"] for r in recoveries if r["recovered"]]
     memory = profiling.tree_bytes(state.memory)
+    last = config.recovery_smooth
     return dict(
         model=name,
+        seed=seed,
         params=models.count_params(state.params),
         flops_per_token=flops / tokens,
         temp_bytes_per_token=temp / tokens,
         memory_bytes=memory,
         memory_bytes_per_stream=memory // config.num_streams,
-        final_accuracy=float(np.mean([r["accuracy"] for r in rows[-config.recovery_smooth :]])),
+        final_accuracy=float(np.mean([r["accuracy"] for r in rows[-last:]])),
+        final_segments=min(last, len(rows)),
         mean_accuracy=float(np.mean([r["accuracy"] for r in rows])),
-        changes=len(recoveries),
-        learned_before=sum(r["learned_before"] for r in recoveries),
+        regimes=len(recoveries),
         recovered=len(recovered),
         mean_recovery_segments=float(np.mean(recovered)) if recovered else float("nan"),
         seconds=seconds,
@@ -170,40 +180,57 @@ def summary_row(name, state, step_fn, config, rows, recoveries, seconds: float) 
 
 def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False):
     task, plans = resolve(config)
+    seeds = common.resolve_seeds(config)
+    check(
+        isinstance(config.checkpoint_every, int) and config.checkpoint_every >= 0,
+        "checkpoint_every",
+        f"must be a whole number >= 0 (0: no checkpoints), got {config.checkpoint_every!r}",
+    )
     resolved = dict(
+        seeds=list(seeds.seeds),
         stream=dataclasses.asdict(task),
         vocab_size=task.vocab_size,
         change_points=task.change_points(config.num_segments),
         models={name: dict(type=type(m).__name__) for name, m in plans},
     )
     path = common.start_run(workdir, overwrite, EXPERIMENT, config, resolved)
-    key = jax.random.key(config.seed)
-    init_key, stream_key = jax.random.split(key)
     settings = train_config(config)
     sample = lambda key, index: task.segment(key, index, config.num_streams)
     rows, recoveries, summary = [], [], []
     with io.MetricsWriter(path / io.METRICS) as writer:
         for name, module in plans:
-            params = models.init_params(module, init_key, config.window)
-            memory = module.apply({"params": params}, config.num_streams, config.window, method="init_stream")
-            state = train.create_state(module, params, settings, memory=memory)
-            step_fn = train.make_train_step(sample, stream_key, train.stream_forward)  # one stream for all
-            summary_state = jax.tree.map(jnp.copy, state)  # the step donates its input
-            start = time.perf_counter()
-            result = train.run_steps(
-                state,
-                step_fn,
-                settings,
-                name=name,
-                on_log=lambda record, n=name: writer.write(dict(kind="progress", model=n, **record)),
-            )
-            seconds = time.perf_counter() - start
-            new = segment_rows(name, result, task, profiling.tree_bytes(memory))
-            changes = recovery_rows(new, task, config.recovery_smooth, config.recovery_fraction)
-            summary.append(summary_row(name, summary_state, step_fn, config, new, changes, seconds))
-            writer.write(dict(kind="summary", **summary[-1]))
-            rows, recoveries = rows + new, recoveries + changes
-            io.write_csv(path / io.RESULTS, rows, RESULT_COLUMNS)
+            for seed, init_key, stream_key in zip(seeds.seeds, *common.seed_keys(seeds.seeds), strict=True):
+                params = models.init_params(module, init_key, config.window)
+                memory = module.apply({"params": params}, config.num_streams, config.window, method="init_stream")
+                state = train.create_state(module, params, settings, memory=memory)
+                step_fn = train.make_train_step(sample, stream_key, train.stream_forward)  # one stream per seed
+                summary_state = jax.tree.map(jnp.copy, state)  # the step donates its input
+                checkpoints = None
+                if config.checkpoint_every:
+                    folder = path / io.CHECKPOINTS / name / f"seed_{seed}"
+                    checkpoints = Checkpoints(folder, config.checkpoint_every, tag=io.config_digest(path))
+                start = time.perf_counter()
+                try:
+                    result = train.run_steps(
+                        state,
+                        step_fn,
+                        settings,
+                        name=f"{name} seed {seed}",
+                        on_log=lambda record, n=name, s=seed: writer.write(
+                            dict(kind="progress", model=n, seed=s, **record)
+                        ),
+                        checkpoints=checkpoints,
+                    )
+                finally:
+                    if checkpoints is not None:
+                        checkpoints.close()
+                seconds = time.perf_counter() - start
+                new = segment_rows(name, seed, result, task, profiling.tree_bytes(memory))
+                regimes = recovery_rows(new, task, config.recovery_smooth, config.recovery_fraction)
+                summary.append(summary_row(name, seed, summary_state, step_fn, config, new, regimes, seconds))
+                writer.write(dict(kind="summary", **summary[-1]))
+                rows, recoveries = rows + new, recoveries + regimes
+                io.write_csv(path / io.RESULTS, rows, RESULT_COLUMNS)
     io.write_csv(path / "recovery.csv", recoveries, RECOVERY_COLUMNS)
     io.write_csv(path / "summary.csv", summary)
     return common.finish_run(path)
