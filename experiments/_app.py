@@ -178,6 +178,8 @@ def main(study: ModuleType) -> None:
             print(str(e), file=sys.stderr)
         except ConfigError as e:
             fail(str(e))
+        except OSError as e:  # a file the run could not write or read (a full disk, permissions)
+            fail(f"{e.filename or 'a file of the run'}: {e.strerror or e}")
         except KeyboardInterrupt:
             print(f"interrupted; rerun the same command to continue the run in {workdir.value}", file=sys.stderr)
             sys.exit(130)

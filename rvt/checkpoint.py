@@ -24,6 +24,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
+from rvt.errors import ConfigError
+
 
 def digest(tree) -> str:
     """sha256 over every leaf's dtype, shape and bytes: a checkpoint whose bytes changed on disk (a flipped
@@ -124,6 +126,13 @@ class Checkpoints:
         ``steps``: every step's metrics so far (JSON), restored with the state so a resumed run's
         per-step record is whole."""
         meta = dict(digest=digest(state), tag=self.tag, steps=steps or [])
+        try:
+            self._save(step, state, meta)
+        except Exception as e:  # noqa: BLE001 -- orbax wraps the OSError (a full disk) in its own types
+            reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+            raise ConfigError(f"{self.directory}: checkpoint {step} cannot be written: {reason}") from None
+
+    def _save(self, step: int, state, meta: dict) -> None:
         self._manager.save(
             step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
         )

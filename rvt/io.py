@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import fcntl
 import hashlib
@@ -126,6 +127,20 @@ def _atomic_write(path: pathlib.Path, text: str) -> None:
         raise ConfigError(f"{path}: cannot be written: {e.strerror or e}") from None
 
 
+def save_figure(figure, path: pathlib.Path, dpi: int = 130) -> None:
+    """A matplotlib figure as PNG, atomically (temp file, then rename; 0644), like every table."""
+    path = pathlib.Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            figure.savefig(f, format="png", dpi=dpi, bbox_inches="tight")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except OSError as e:
+        pathlib.Path(tmp).unlink(missing_ok=True)
+        raise ConfigError(f"{path}: cannot be written: {e.strerror or e}") from None
+
+
 def write_json(path: pathlib.Path, data: Mapping[str, Any]) -> None:
     _atomic_write(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
@@ -149,14 +164,18 @@ class MetricsWriter:
     ...), its x-axis its ``step``."""
 
     def __init__(self, path: pathlib.Path):
+        self.path = path
         self._file = open(path, "a")  # noqa: SIM115 -- closed in close()
         from tensorboardX import SummaryWriter  # here: importing it costs a second; only runs need it
 
         self._events = SummaryWriter(str(pathlib.Path(path).parent / TENSORBOARD), flush_secs=10)
 
     def write(self, record: Mapping[str, Any]) -> None:
-        self._file.write(json.dumps(dict(record), default=float) + "\n")
-        self._file.flush()
+        try:
+            self._file.write(json.dumps(dict(record), default=float) + "\n")
+            self._file.flush()
+        except OSError as e:
+            raise ConfigError(f"{self.path}: cannot be written: {e.strerror or e}") from None
         step = record.get("step", record.get("stream_step"))
         if not isinstance(step, int):
             return
@@ -167,7 +186,8 @@ class MetricsWriter:
                 self._events.add_scalar(f"{prefix}/{key}", value, step)
 
     def close(self) -> None:
-        self._file.close()
+        with contextlib.suppress(OSError):  # a failed flush was reported by write; closing must not hide it
+            self._file.close()
         self._events.close()
 
     def __enter__(self):

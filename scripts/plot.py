@@ -39,8 +39,10 @@ def overlay(workdirs: list[pathlib.Path], out: pathlib.Path) -> list[pathlib.Pat
             rows += [dict(r, model=f"{workdir.name}/{r['model']}") for r in io.read_csv(workdir / csv)]
         with style.overlay_runs([w.name for w in workdirs]):
             figure = fn(rows)
-        figure.savefig(out / png, dpi=130, bbox_inches="tight")
-        plt.close(figure)
+        try:
+            io.save_figure(figure, out / png)
+        finally:
+            plt.close(figure)
         written.append(out / png)
     return written
 

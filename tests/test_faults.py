@@ -136,3 +136,66 @@ def test_an_empty_workdir_is_refused(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="^workdir: is empty"):
         copy_distance.run(tiny_config("rnn"), "")
     assert list(tmp_path.iterdir()) == []
+
+
+def _limit_file_size(limit: int):
+    """In the child: files cannot grow past ``limit`` bytes (EFBIG, as a full disk gives ENOSPC)."""
+    import resource
+
+    def apply():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+def test_a_full_disk_is_one_line_naming_the_file_and_leaves_no_temporary_file(tmp_path):
+    """Files may not exceed 40 kB: the figure cannot be written. One line names it; no stray temp file;
+    the same command without the limit then finishes the run from its checkpoints."""
+    workdir = tmp_path / "run"
+    command = [sys.executable, "-m", "experiments.copy_distance", f"--workdir={workdir}", *FLAGS]
+    full = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, preexec_fn=_limit_file_size(40_000))
+    assert full.returncode == 2, full.stderr[-2000:]
+    errors = [line for line in full.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {workdir / 'accuracy_vs_distance.png'}: cannot be written: File too large"]
+    assert "Traceback" not in full.stderr
+    assert sorted(p.name for p in workdir.glob(".*")) == [".lock"]  # no temporary file left behind
+    rerun = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert (workdir / "accuracy_vs_distance.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("where", ["checkpoint", "metrics"])
+def test_a_write_that_fails_mid_run_is_one_error_naming_the_file(tmp_path, monkeypatch, where):
+    """ENOSPC while saving a checkpoint (orbax wraps it) or appending to metrics.jsonl: a ConfigError
+    (one line, exit 2 in the app) that names the directory or file."""
+    from rvt import checkpoint
+
+    def no_space(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    if where == "checkpoint":
+        monkeypatch.setattr(checkpoint.Checkpoints, "_save", no_space)
+        expected = r"checkpoints/rnn/seeds_0-0: checkpoint 5 cannot be written: \[Errno 28\] No space left"
+    else:
+
+        class FullFile:
+            write = flush = no_space
+
+            def close(self):
+                pass
+
+        original = io.MetricsWriter.__init__
+
+        def init(self, path):
+            original(self, path)
+            self._file.close()
+            self._file = FullFile()
+
+        monkeypatch.setattr(io.MetricsWriter, "__init__", init)
+        expected = r"metrics.jsonl: cannot be written: No space left on device"
+    config = tiny_config("rnn")
+    config.model.rnn.hidden_size = 8
+    config.train.update(**SETTINGS)
+    with pytest.raises(ConfigError, match=expected):
+        copy_distance.run(config, str(tmp_path / "run"))

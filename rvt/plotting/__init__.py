@@ -48,7 +48,9 @@ def plot_workdir(workdir: str | os.PathLike) -> list[pathlib.Path]:
         if not rows:
             raise ConfigError(f"workdir: {path / csv} has no rows")
         figure = fn(rows)
-        figure.savefig(path / png, dpi=130, bbox_inches="tight")
-        matplotlib.pyplot.close(figure)
+        try:
+            io.save_figure(figure, path / png)
+        finally:
+            matplotlib.pyplot.close(figure)
         written.append(path / png)
     return written

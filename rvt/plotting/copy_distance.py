@@ -40,12 +40,16 @@ def seed_curves(rows: list[dict], edges) -> dict[str, dict[int, list[dict]]]:
     }
 
 
+DODGE = 0.025  # sideways shift between models: a fraction of a log unit (or of the linear axis's span)
+
+
 def accuracy_vs_distance(rows: list[dict]):
     """Mean accuracy over seeds per distance bucket, with its 95% interval as a band."""
     edges, log_scale = distance_edges([row["distance"] for row in rows])
     fig, ax = plt.subplots(figsize=(7.5, 4.4))
     seeds_per_model = []
-    for model, by_seed in seed_curves(rows, edges).items():
+    curves = seed_curves(rows, edges)
+    for index, (model, by_seed) in enumerate(curves.items()):
         spans = sorted({(b["lo"], b["hi"]) for buckets in by_seed.values() for b in buckets})
         stats = []
         for lo, hi in spans:
@@ -53,6 +57,10 @@ def accuracy_vs_distance(rows: list[dict]):
             centre = np.sqrt(lo * (hi - 1)) if log_scale else (lo + hi - 1) / 2
             stats.append((centre, *metrics.mean_interval(values)[:2]))
         x, mean, half = (np.asarray(v) for v in zip(*stats, strict=True))
+        # Dodge: each model's points shift a little sideways, so models at the same accuracy (several
+        # at 1.00) stay visible side by side instead of one hiding the others.
+        shift = (index - (len(curves) - 1) / 2) * DODGE
+        x = x * np.exp(shift) if log_scale else x + shift * (edges[-1] - edges[0])
         kw = style(model)
         kw["label"] = f"{kw['label']} (n={len(by_seed)})"
         hollow = dict(mfc="white", zorder=3) if kw.get("linestyle", "-") != "-" else {}  # what lies below shows
@@ -68,7 +76,8 @@ def accuracy_vs_distance(rows: list[dict]):
         xlabel="dependency distance (positions between source token and target)",
         ylabel="accuracy (mean over seeds; band: 95% interval)",
         ylim=(-0.02, 1.02),
-        title=f"{task}: accuracy vs distance after {step} steps ({seeds} seed{'s' if seeds != 1 else ''})",
+        title=f"{task}: accuracy vs distance after {step} steps ({seeds} seed{'s' if seeds != 1 else ''})\n"
+        "(points dodged sideways so equal values stay visible)",
     )
     if log_scale:
         ax.set_xscale("log")
