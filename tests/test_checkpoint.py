@@ -93,3 +93,29 @@ def test_rerun_continues_the_same_run_and_refuses_another_config(tmp_path):
 def test_checkpoint_every_is_validated():
     with pytest.raises(ConfigError, match="train.checkpoint_every"):
         train.TrainConfig(checkpoint_every=-1).validate()
+
+
+def test_restore_skips_a_corrupt_or_foreign_checkpoint_and_keeps_per_step_metrics(tmp_path):
+    """A checkpoint whose bytes no longer match its digest (finite, so no NaN check would see it) or
+    whose config tag is another run's is skipped for the older good one; the per-step metrics saved with
+    a checkpoint come back with it, so a resumed run's step record is whole."""
+    module, _ = models.make_model("lstm", dict(hidden_size=8), vocab_size=TASK.vocab_size, length=TASK.length)
+    key = jax.random.key(1)
+    with Checkpoints(tmp_path / "ck", every=3, tag="run-a") as checkpoints:
+        whole = train.train(module, _fresh_params(module), TASK, CONFIG, key, checkpoints=checkpoints)
+    assert [len(whole.steps)] == [6]
+    meta = tmp_path / "ck" / "6" / "meta" / "metadata"
+    saved = io.read_json(meta)
+    assert len(saved["steps"]) == 6 and saved["tag"] == "run-a"
+    io.write_json(meta, dict(saved, digest="0" * 64))  # as if the state's bytes had changed on disk
+
+    like = train.create_state(module, _fresh_params(module), CONFIG)
+    with Checkpoints(tmp_path / "ck", every=3, tag="run-a") as checkpoints:
+        restored = checkpoints.restore(like)
+        assert int(restored.step) == 3  # step 6 fails its digest: the older checkpoint is used
+        assert checkpoints.restored_steps == whole.steps[:3]
+        resumed = train.train(module, _fresh_params(module), TASK, CONFIG, key, checkpoints=checkpoints)
+    assert resumed.start_step == 3 and len(resumed.steps) == 6
+    chex.assert_trees_all_close(resumed.state.params, whole.state.params, rtol=1e-6, atol=1e-7)
+    with Checkpoints(tmp_path / "ck", every=3, tag="run-b") as checkpoints:
+        assert checkpoints.restore(like) is None  # another config's checkpoints are never used
