@@ -3,7 +3,9 @@ parameters and optimizer state replicated. On one device every call here is a no
 
 The train step samples its batch on device (from ``fold_in(key, step)``); :func:`shard_batch` constrains
 that batch to be split along its batch axis, and XLA's SPMD partitioner splits the computation that
-follows, adding the gradient all-reduce. Several hosts: start every process with
+follows, adding the gradient all-reduce. Several seeds trained in one vmapped program whose count the
+devices divide are split over the devices instead (:func:`place_seeds`): each device trains whole
+seeds, with no communication. Several hosts: start every process with
 ``jax.distributed.initialize()`` (the apps' ``--distributed`` flag) and the mesh spans every device.
 """
 
@@ -38,6 +40,18 @@ def shard_batch(batch: Any, axis: int = 0) -> Any:
         return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, spec))
 
     return jax.tree.map(constrain, batch)
+
+
+def seeds_divide(num_seeds: int) -> bool:
+    """Whether a seed axis of ``num_seeds`` is split over the devices (it divides evenly, several devices):
+    then each device trains its own seeds on whole batches and the step needs no communication at all."""
+    size = data_mesh().size
+    return size > 1 and num_seeds % size == 0
+
+
+def place_seeds(tree: Any) -> Any:
+    """Place a pytree stacked on a leading seed axis with the seeds split over the devices."""
+    return jax.device_put(tree, NamedSharding(data_mesh(), PartitionSpec(DATA)))
 
 
 def replicate(tree: Any) -> Any:

@@ -102,8 +102,12 @@ class TrainState(train_state.TrainState):
 
 
 def create_seed_states(model: nn.Module, params_S, config: TrainConfig, memory: Any = None) -> TrainState:
-    """One TrainState per seed, stacked on a leading axis: ``params_S`` is a params tree with one."""
-    return sharding.replicate(jax.vmap(lambda params: _new_state(model, params, config, memory))(params_S))
+    """One TrainState per seed, stacked on a leading axis: ``params_S`` is a params tree with one. The
+    seeds are split over the devices where their count divides evenly (:func:`rvt.sharding.seeds_divide`),
+    else replicated."""
+    states = jax.vmap(lambda params: _new_state(model, params, config, memory))(params_S)
+    seeds = jax.tree.leaves(params_S)[0].shape[0]
+    return sharding.place_seeds(states) if sharding.seeds_divide(seeds) else sharding.replicate(states)
 
 
 def create_state(model: nn.Module, params, config: TrainConfig, memory: Any = None) -> TrainState:
@@ -159,14 +163,14 @@ class TrainStep:
         return self.jitted.lower(state, self.key)
 
 
-def make_train_step(sample_fn: Sampler, key: PRNGKey, forward: Forward = lm_forward, seed_axis: bool = False):
+def make_train_step(sample_fn: Sampler, key: PRNGKey, forward: Forward = lm_forward, seed_axis: bool | str = False):
     """Bind :func:`jitted_train_step` to a data key (see there): ``step(state) -> (state, metrics)``."""
     fn, jitted = jitted_train_step(sample_fn, forward, seed_axis)
     return TrainStep(fn, jitted, key)
 
 
 @functools.lru_cache(maxsize=64)
-def jitted_train_step(sample_fn: Sampler, forward: Forward = lm_forward, seed_axis: bool = False):
+def jitted_train_step(sample_fn: Sampler, forward: Forward = lm_forward, seed_axis: bool | str = False):
     """``(step(state, key), jitted step)`` on batch ``sample_fn(key, state.step)``, the state donated.
 
     The loss is the masked cross-entropy of ``batch.targets``; metrics are computed from the logits of
@@ -174,7 +178,8 @@ def jitted_train_step(sample_fn: Sampler, forward: Forward = lm_forward, seed_ax
     gradient and parameter norms. What ``forward`` returns as memory is carried to the next step without
     gradient (truncated backpropagation through time). With ``seed_axis``, the state (params, optimizer
     state, memory) and ``key`` carry a leading seed axis and the step is vmapped over it: several seeds
-    in one program.
+    in one program; ``seed_axis="split"`` (:data:`SEEDS_SPLIT`): the seeds are split over the devices,
+    and each device trains its own seeds on whole batches.
     """
 
     def loss_fn(params, state: TrainState, batch):
@@ -182,7 +187,9 @@ def jitted_train_step(sample_fn: Sampler, forward: Forward = lm_forward, seed_ax
         return metrics_lib.masked_cross_entropy(logits, batch), (memory, logits)
 
     def step(state: TrainState, key):
-        batch = sharding.shard_batch(sample_fn(key, state.step))  # split over every local device
+        batch = sample_fn(key, state.step)
+        if seed_axis != SEEDS_SPLIT:
+            batch = sharding.shard_batch(batch)  # split over every device (seeds split: each device its own)
         (loss, (memory, logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, state, batch)
         step_metrics = dict(
             loss=loss,
@@ -195,6 +202,9 @@ def jitted_train_step(sample_fn: Sampler, forward: Forward = lm_forward, seed_ax
 
     fn = jax.vmap(step) if seed_axis else step
     return fn, jax.jit(fn, donate_argnums=0)  # cached: every seed, chunk and model of a run shares it
+
+
+SEEDS_SPLIT = "split"  # seed_axis value: seeds on a vmapped axis, split over the devices
 
 
 @functools.lru_cache(maxsize=64)
@@ -249,5 +259,7 @@ def train(
     saves new ones.
     """
     state = (create_seed_states if seed_axis else create_state)(model, params, config)
+    if seed_axis and sharding.seeds_divide(jax.tree.leaves(params)[0].shape[0]):
+        seed_axis, key = SEEDS_SPLIT, sharding.place_seeds(key)
     step_fn = make_train_step(task_sampler(task, config.batch_size), key, forward, seed_axis)
     return run_steps(state, step_fn, config, on_log, name, checkpoints)
