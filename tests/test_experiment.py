@@ -43,7 +43,8 @@ def test_end_to_end_writes_every_file(tmp_path):
     assert [p.stat().st_size > 0 for p in (workdir / "tensorboard").glob("events.out.tfevents.*")] == [True]
     assert [r["step"] for r in records if r["kind"] == "train" and r["model"] == "rnn"] == [2, 3]
     rows = io.read_csv(workdir / "results.csv")
-    assert list(rows[0]) == ["model", "task", "distance", "accuracy", "count", "step", "seed", "chance"]
+    assert list(rows[0]) == list(copy_distance.RESULT_COLUMNS)
+    assert all(r["in_distribution"] is True and r["train_max_distance"] == 6 for r in rows)
     assert all(r["chance"] == pytest.approx(1 / 9) for r in rows)  # vocab 11 - blank - 1 cue: 9 symbols
     assert {r["model"] for r in rows} == {"rnn", "transformer"}
     for model in ("rnn", "transformer"):
@@ -71,8 +72,23 @@ def test_end_to_end_writes_every_file(tmp_path):
 
 
 # Bad settings: each must fail with one ConfigError naming it, writing nothing (tests/test_bad_input.py).
+def test_extrapolation_evaluates_beyond_the_trained_distances(tmp_path):
+    """Trained on distances 1..6, evaluated on 1..24: every row says whether it was in the trained range."""
+    config = tiny_config("transformer")
+    config.eval_max_distance = 24
+    copy_distance.run(config, str(tmp_path / "run"))
+    rows = io.read_csv(tmp_path / "run" / io.RESULTS)
+    assert all(r["train_max_distance"] == 6 for r in rows)
+    assert all(r["in_distribution"] is (r["distance"] <= 6) for r in rows)
+    assert max(r["distance"] for r in rows) > 6 and min(r["distance"] for r in rows) <= 6
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())["resolved"]
+    assert (saved["task"]["max_distance"], saved["eval_task"]["max_distance"]) == (6, 24)
+
+
 BAD_INPUTS = [
     (lambda c: c.train.update(batch_size=10**9), "train.batch_size:"),
+    (lambda c: setattr(c, "eval_max_distance", 3), "eval_max_distance: 3 is below"),
+    (lambda c: setattr(c, "eval_max_distance", -1), "eval_max_distance:"),
     (lambda c: setattr(c, "models", "rnn,bogus"), "models:"),
     (lambda c: setattr(c, "models", "rnn,lstm,rnn"), "models: rnn listed twice"),
     (lambda c: c.train.update(checkpoint_every=-1), "train.checkpoint_every:"),

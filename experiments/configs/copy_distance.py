@@ -30,6 +30,9 @@ Overrides (any setting of any registered task or model can be set the same way):
   --config.seeds=5 --config.seed=10        five seeds, 10..14 (or a list: --config.seeds=0,3,7); results.csv
                                            has a row per seed, the figure the mean and a 95% band
   --config.seed_strategy=vmap              all seeds in one vmapped program (auto: vmap on GPU/TPU, loop on CPU)
+  --config.eval_max_distance=400           extrapolation: train on distances up to max_distance, evaluate up
+                                           to 400 (results.csv: train_max_distance, in_distribution; the
+                                           figure shades the trained range)
 """
 
 import ml_collections
@@ -43,6 +46,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.seed = 0  # the first seed
     config.seeds = 3  # how many seeds (seed, seed + 1, ...), or a list: --config.seeds=0,4,7
     config.seed_strategy = "auto"  # vmap (one program), loop (one after another), auto (vmap off CPU)
+    config.eval_max_distance = 0  # evaluate on distances up to this (0: the trained range); beyond it: extrapolation
     config.task = "variable_copy"
     config.tasks = common.task_configs()
     config.tasks.variable_copy.update(

@@ -6,7 +6,7 @@ from collections import defaultdict
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.ticker import ScalarFormatter
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from rvt import io, metrics
 from rvt.plotting.style import marker, style
@@ -67,6 +67,9 @@ def accuracy_vs_distance(rows: list[dict]):
         ax.plot(x, mean, marker=marker(model), ms=4, **hollow, **kw)
         ax.fill_between(x, np.clip(mean - half, 0, 1), np.clip(mean + half, 0, 1), color=kw["color"], alpha=0.18, lw=0)
         seeds_per_model.append(len(by_seed))
+    trained = rows[0].get("train_max_distance")
+    if isinstance(trained, int) and any(r.get("in_distribution") is False for r in rows):
+        ax.axvspan(edges[0], trained + 0.5, color="grey", alpha=0.12, lw=0, label=f"trained distances (<= {trained})")
     task, step = rows[0]["task"], rows[0]["step"]
     chance = rows[0].get("chance")
     if isinstance(chance, int | float):  # older runs have no column; undefined chance is an empty cell
@@ -82,6 +85,7 @@ def accuracy_vs_distance(rows: list[dict]):
     if log_scale:
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())  # only the labelled ticks below, no 3x10^0 clutter
         ax.set_xticks([t for t in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000) if edges[0] <= t <= edges[-1]])
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)

@@ -14,12 +14,25 @@ import ml_collections
 from absl import logging
 
 from rvt import io, metrics, models, train
+from rvt.errors import check, settings_under
 from rvt.studies import common
 
 EXPERIMENT = "copy_distance"
-RESULT_COLUMNS = ("model", "task", "distance", "accuracy", "count", "step", "seed", "chance")
+RESULT_COLUMNS = (
+    "model",
+    "task",
+    "distance",
+    "accuracy",
+    "count",
+    "step",
+    "seed",
+    "chance",
+    "train_max_distance",
+    "in_distribution",
+)
 INTERVAL_COLUMNS = ("model", "metric", "mean", "ci95", "seeds")
-# chance: the task's blind-guess accuracy (rvt.tasks.Task.chance_accuracy; empty where undefined)
+# chance: the task's blind-guess accuracy (rvt.tasks.Task.chance_accuracy; empty where undefined);
+# train_max_distance: the longest distance trained on; in_distribution: distance <= train_max_distance.
 
 
 def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False):
@@ -30,13 +43,15 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
     only): finished models are restored, not retrained, and the results are identical.
     """
     task = common.resolve_task(config)
-    plans = common.resolve_models(config, task)
+    eval_task = resolve_eval_task(config, task)
+    plans = common.resolve_models(config, eval_task)  # built for the longest sequence they will see
     train_config = common.resolve_train(config)
     seeds = common.resolve_seeds(config)
     resolved = dict(
         seeds=list(seeds.seeds),
         seed_strategy=seeds.strategy,
         task=common.describe_task(config.task, task),
+        eval_task=common.describe_task(config.task, eval_task),
         models={p.name: dict(params=p.num_params, **dataclasses.asdict(p.config)) for p in plans},
         train=dataclasses.asdict(train_config),
     )
@@ -57,7 +72,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
                 plan.name, plan.module, init, task, train_config, seeds, path, writer, dict(model=plan.name)
             )
             for chunk, result in trained:
-                sums = train.evaluate(result.state, task, train_config, eval_key, seed_axis=True)
+                sums = train.evaluate(result.state, eval_task, train_config, eval_key, seed_axis=True)
                 for i, seed in enumerate(chunk):
                     overall = metrics.summarize(common.seed_slice(sums, i))
                     writer.write(dict(kind="eval", model=plan.name, seed=seed, step=train_config.steps, **overall))
@@ -66,12 +81,46 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
                     )
                     labels = dict(model=plan.name, task=config.task, step=train_config.steps, seed=seed)
                     distance_rows = metrics.distance_rows(common.seed_slice(sums, i))
-                    rows += [dict(labels, chance=task.chance_accuracy, **r) for r in distance_rows]
+                    rows += [
+                        dict(
+                            labels,
+                            chance=task.chance_accuracy,
+                            train_max_distance=task.max_distance,
+                            in_distribution=r["distance"] <= task.max_distance,
+                            **r,
+                        )
+                        for r in distance_rows
+                    ]
                     summary.append(summary_row(plan, labels, overall, result, len(chunk)))
                 io.write_csv(path / io.RESULTS, rows, RESULT_COLUMNS)  # after each chunk: partial runs plot
     io.write_csv(path / "summary.csv", summary)
     io.write_csv(path / "intervals.csv", intervals(summary), INTERVAL_COLUMNS)
     return common.finish_run(path)
+
+
+def resolve_eval_task(config: ml_collections.ConfigDict, task):
+    """The task evaluated on: the training task, or with ``eval_max_distance`` > its max_distance the same
+    task with distances up to that (sequences refitted), to measure extrapolation beyond training."""
+    beyond = config.get("eval_max_distance", 0)
+    check(
+        isinstance(beyond, int) and not isinstance(beyond, bool) and beyond >= 0,
+        "eval_max_distance",
+        f"must be a whole number >= 0 (0: the trained range), got {beyond!r}",
+    )
+    if not beyond:
+        return task
+    check(
+        hasattr(task, "max_distance") and "max_distance" in {f.name for f in dataclasses.fields(task)},
+        "eval_max_distance",
+        f"task {config.task!r} has no max_distance setting to extend",
+    )
+    check(
+        beyond >= task.max_distance,
+        "eval_max_distance",
+        f"{beyond} is below the trained tasks.{config.task}.max_distance {task.max_distance}",
+    )
+    with settings_under(f"tasks.{config.task}"):
+        return dataclasses.replace(task, max_distance=beyond, length=0)
 
 
 def summary_row(plan, labels: dict, overall: dict, result, chunk_size: int) -> dict:
