@@ -12,6 +12,7 @@ import dataclasses
 import json
 import math
 import pathlib
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -277,6 +278,7 @@ def start_run(workdir: str, overwrite: bool, experiment: str, config, resolved: 
     if saved is not None and saved.get("complete"):
         io.unlock_workdir(path)
         raise io.RunComplete(f"workdir: {path} already holds this finished run; nothing to do (--overwrite reruns it)")
+    _STARTED[str(path)] = (time.time(), saved is not None)
     if saved is None:
         record = dict(given, resolved=resolved, complete=False)
         record.update(backend=jax.default_backend(), devices=[str(d) for d in jax.devices()])
@@ -284,11 +286,18 @@ def start_run(workdir: str, overwrite: bool, experiment: str, config, resolved: 
     return path
 
 
+_STARTED: dict[str, tuple[float, bool]] = {}  # workdir -> (when this process took it up, whether it continued it)
+
+
 def finish_run(path: pathlib.Path) -> pathlib.Path:
-    """Draw the run's figures from its CSVs, mark it complete in config.json, release the workdir."""
+    """Draw the run's figures from its CSVs, mark it complete in config.json (with ``wall_s``, the seconds
+    this process took, and whether it continued an interrupted run), release the workdir."""
     figures = plotting.plot_workdir(path)
     logging.info("wrote %s", ", ".join(str(f) for f in figures))
-    io.write_json(path / io.CONFIG, dict(io.read_json(path / io.CONFIG), complete=True))
+    saved = io.read_json(path / io.CONFIG)
+    started, continued = _STARTED.pop(str(path), (time.time(), False))
+    wall_s = time.time() - started
+    io.write_json(path / io.CONFIG, dict(saved, complete=True, wall_s=wall_s, continued=continued))
     io.unlock_workdir(path)
     return path
 
