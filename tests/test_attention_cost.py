@@ -9,6 +9,7 @@ import pytest
 from experiments.configs import attention_cost as attention_cost_config
 from rvt import io, plotting, profiling
 from rvt.studies import attention_cost
+from tests.test_readme_tables import check_table
 
 
 def small_config(**overrides):
@@ -86,6 +87,7 @@ def tiny_config():
 def test_end_to_end_writes_every_file(tmp_path):
     workdir = tmp_path / "run"
     attention_cost.run(tiny_config(), str(workdir))
+    check_table("attention_cost", workdir)  # the README's table generator works on this run
     saved = json.loads((workdir / "config.json").read_text())
     assert saved["experiment"] == "attention_cost" and saved["resolved"]["budget_bytes"] == 16_000
     rows = io.read_csv(workdir / "results.csv")

@@ -10,6 +10,7 @@ import pytest
 from experiments.configs import bottleneck as bottleneck_config
 from rvt import io, plotting
 from rvt.studies import bottleneck
+from tests.test_readme_tables import check_table
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -26,6 +27,7 @@ def tiny_config():
 def test_end_to_end_writes_every_file(tmp_path):
     workdir = tmp_path / "run"
     bottleneck.run(tiny_config(), str(workdir))
+    check_table("bottleneck", workdir)  # the README's table generator works on this run
     for name in (
         "config.json",
         "metrics.jsonl",

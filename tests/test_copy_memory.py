@@ -12,6 +12,7 @@ from experiments.configs import copy_memory as copy_memory_config
 from rvt import io, metrics
 from rvt.studies import copy_memory
 from rvt.tasks import make_task
+from tests.test_readme_tables import check_table
 
 
 @pytest.mark.parametrize("delay, num_symbols, alphabet", [(100, 10, 8), (7, 3, 5), (1000, 10, 8)])
@@ -51,6 +52,7 @@ def tiny_config(models="rnn,transformer"):
 def test_end_to_end_writes_every_file(tmp_path, capsys):
     workdir = tmp_path / "run"
     copy_memory.run(tiny_config("rnn,lstm"), str(workdir))
+    check_table("copy_memory", workdir)  # the README's table generator works on this run
     for name in ("config.json", "metrics.jsonl", "results.csv", "loss_vs_delay.png"):
         assert (workdir / name).stat().st_size > 0, name
     saved = json.loads((workdir / "config.json").read_text())

@@ -5,6 +5,7 @@ import jax
 from experiments.configs import edge as edge_config
 from rvt import io, models
 from rvt.studies import edge
+from tests.test_readme_tables import check_table
 
 
 def test_two_layer_lstm_256_counted_by_hand():
@@ -34,6 +35,7 @@ def tiny_config():
 def test_end_to_end_writes_every_file(tmp_path):
     workdir = tmp_path / "run"
     edge.run(tiny_config(), str(workdir))
+    check_table("edge", workdir)  # the README's table generator works on this run
     for name in ("config.json", "metrics.jsonl", "results.csv", "edge_footprint.png"):
         assert (workdir / name).stat().st_size > 0, name
     rows = {r["model"]: r for r in io.read_csv(workdir / "results.csv")}

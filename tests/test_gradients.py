@@ -8,6 +8,7 @@ import pytest
 from experiments.configs import gradients as gradients_config
 from rvt import io
 from rvt.studies import gradients
+from tests.test_readme_tables import check_table
 
 
 def tiny_config():
@@ -26,6 +27,7 @@ def tiny_config():
 def test_end_to_end_writes_every_file(tmp_path, capsys):
     workdir = tmp_path / "run"
     gradients.run(tiny_config(), str(workdir))
+    check_table("gradients", workdir)  # the README's table generator works on this run
     for name in (
         "config.json",
         "metrics.jsonl",

@@ -3,6 +3,7 @@
 from experiments.configs import long_sequence as long_config
 from rvt import io
 from rvt.studies import long_sequence
+from tests.test_readme_tables import check_table
 
 
 def test_rows_never_run_what_does_not_fit():
@@ -25,6 +26,7 @@ def tiny_config():
 def test_end_to_end_writes_every_file(tmp_path):
     workdir = tmp_path / "run"
     long_sequence.run(tiny_config(), str(workdir))
+    check_table("long_sequence", workdir)  # the README's table generator works on this run
     for name in ("config.json", "metrics.jsonl", "results.csv", "long_sequence.png"):
         assert (workdir / name).stat().st_size > 0, name
     rows = io.read_csv(workdir / "results.csv")

@@ -10,6 +10,7 @@ from rvt import io, metrics, models, train
 from rvt.errors import ConfigError
 from rvt.studies import online
 from rvt.tasks.stream import DriftingCopyStream
+from tests.test_readme_tables import check_table
 
 KEY = jax.random.key(3)
 
@@ -106,6 +107,7 @@ def test_recovery_counts_every_regime_against_the_learners_own_level():
 def test_end_to_end_writes_every_file(tmp_path):
     workdir = tmp_path / "run"
     online.run(_config(), str(workdir))
+    check_table("online", workdir)  # the README's table generator works on this run
     for name in (
         "config.json",
         "metrics.jsonl",

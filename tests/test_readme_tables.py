@@ -28,3 +28,15 @@ def test_the_readme_has_no_table_without_its_generator():
     text = (ROOT / "README.md").read_text()
     names = readme_tables.MARKER.findall(text)
     assert names and all(name in readme_tables.TABLES for name, _ in names)
+
+
+def check_table(name: str, workdir) -> list[list[str]]:
+    """The README generator ``name`` on a (tiny) run in ``workdir``: a well-formed table, every row as
+    wide as its header, no NaN; returns its cells. Every experiment's end-to-end test calls this."""
+    text = readme_tables.TABLES[name](pathlib.Path(workdir))
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    assert len(lines) >= 3 and set(lines[1]) <= {"|", "-"}, text
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines]
+    assert all(len(row) == len(cells[0]) for row in cells), text
+    assert "nan" not in text.lower(), text
+    return [cells[0], *cells[2:]]

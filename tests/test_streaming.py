@@ -15,6 +15,7 @@ from rvt import io, models, profiling
 from rvt.models import stepping
 from rvt.studies import streaming
 from tests.conftest import count_compiles
+from tests.test_readme_tables import check_table
 
 TINY = dict(d_model=8, num_layers=2, num_heads=2)
 
@@ -93,6 +94,7 @@ def tiny_config():
 def test_end_to_end_writes_every_file(tmp_path):
     workdir = tmp_path / "run"
     streaming.run(tiny_config(), str(workdir))
+    check_table("streaming", workdir)  # the README's table generator works on this run
     for name in (
         "config.json",
         "metrics.jsonl",

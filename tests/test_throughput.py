@@ -11,6 +11,7 @@ from experiments.configs import throughput as throughput_config
 from rvt import io, models, plotting, profiling
 from rvt.errors import ConfigError
 from rvt.studies import common, throughput
+from tests.test_readme_tables import check_table
 
 
 def tiny_config():
@@ -27,6 +28,7 @@ def tiny_config():
 def test_end_to_end_writes_every_file(tmp_path):
     workdir = tmp_path / "run"
     throughput.run(tiny_config(), str(workdir))
+    check_table("throughput", workdir)  # the README's table generator works on this run
     saved = json.loads((workdir / "config.json").read_text())
     assert saved["experiment"] == "throughput"
     assert saved["resolved"]["models"]["transformer_fused"]["lengths"] == [1]  # capped by max_length
