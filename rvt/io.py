@@ -45,7 +45,10 @@ _LOCKS: dict[pathlib.Path, Any] = {}
 
 def lock_workdir(workdir: pathlib.Path) -> None:
     """Hold an exclusive lock on ``workdir`` until :func:`unlock_workdir` or the process ends (the OS drops
-    it even on SIGKILL): a second run on the same workdir is refused in one line."""
+    it even on SIGKILL): a second run on the same workdir is refused in one line. This process taking up
+    a run it already holds (an interrupted ``run()`` called again, in a notebook) keeps its lock."""
+    if workdir.resolve() in _LOCKS:
+        return
     handle = open(workdir / LOCK, "a+")  # noqa: SIM115 -- held open for the run's lifetime
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
