@@ -270,6 +270,28 @@ def edge(workdir: pathlib.Path) -> str:
     )
 
 
+def benchmarks(workdir: pathlib.Path) -> str:
+    """Per model and table column: mean ± 95% interval and best seed (in %), beside the paper's number."""
+    rows = io.read_csv(workdir / io.RESULTS)
+    body = []
+    for (model, setting, test), sel in _by(rows, "model", "setting", "test").items():
+        values = [100 * r["accuracy"] for r in sel]
+        paper = sel[0]["paper"]
+        note = sel[0]["paper_note"] if paper == "" else ""
+        body.append(
+            [
+                _label(model),
+                " ".join(p for p in (setting, test) if p) or "-",
+                _cell(values, 1),
+                f"{max(values):.1f}",
+                f"{paper:.1f}" if paper != "" else (note.split(";")[0] if note else ""),
+                sel[0]["paper_model"],
+                str(len(sel)),
+            ]
+        )
+    return _table(["model", "setting", "ours (%)", "best seed", "paper (%)", "paper's model", "seeds"], body)
+
+
 def wall_times(root: pathlib.Path) -> str:
     """Each default run's wall time, from the ``wall_s`` its config.json records (runs/<experiment>)."""
     body = []
@@ -307,6 +329,7 @@ TABLES = {
     "streaming": streaming,
     "long_sequence": long_sequence,
     "edge": edge,
+    "benchmarks": benchmarks,
     "wall_times": wall_times,
 }
 

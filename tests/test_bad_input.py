@@ -11,6 +11,7 @@ import pytest
 from rvt.errors import ConfigError
 from tests import (
     test_attention_cost,
+    test_benchmarks,
     test_bottleneck,
     test_copy_memory,
     test_edge,
@@ -24,6 +25,7 @@ from tests import (
 
 EXPERIMENTS = [
     ("attention_cost", test_attention_cost.tiny_config, test_attention_cost.BAD_INPUTS),
+    ("benchmarks", lambda: test_benchmarks.tiny("chomsky"), test_benchmarks.BAD_INPUTS),
     ("bottleneck", test_bottleneck.tiny_config, test_bottleneck.BAD_INPUTS),
     ("copy_memory", test_copy_memory.tiny_config, test_copy_memory.BAD_INPUTS),
     ("edge", test_edge.tiny_config, test_edge.BAD_INPUTS),

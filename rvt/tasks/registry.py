@@ -13,6 +13,7 @@ from typing import Any
 from rvt.errors import ConfigError
 from rvt.tasks.base import Task
 from rvt.tasks.copy import CopyMemory, SelectiveCopy, VariableCopy
+from rvt.tasks.formal import ChomskyTask, InductionHeads
 from rvt.tasks.recall import AssociativeRecall
 
 TASKS: dict[str, type[Task]] = {
@@ -20,6 +21,8 @@ TASKS: dict[str, type[Task]] = {
     "variable_copy": VariableCopy,
     "selective_copy": SelectiveCopy,
     "associative_recall": AssociativeRecall,
+    "induction_heads": InductionHeads,
+    "chomsky": ChomskyTask,
 }
 
 

@@ -1,0 +1,76 @@
+"""benchmarks: published tables reproduced, ours beside the paper's numbers (--config.table=...).
+
+Run:      python -m experiments.benchmarks --config.table=selective_copy --workdir runs/bench_selective_copy
+          (likewise mqar, induction_heads, chomsky; each writes results.csv and benchmark.png)
+Takes:    CPU defaults sized to a few minutes each on 2 cores (2 seeds); the tasks are far smaller and the
+          training far shorter than the papers', so the CPU numbers test the pipeline and show the
+          direction of each result, not the published values. The paper-scale settings are below.
+Columns:  benchmark,model,setting,test,accuracy,seed,paper,paper_model,paper_note (+ steps, params,
+          chance). `paper` is in percent, as published (REFERENCE.md), `accuracy` a fraction.
+
+selective_copy (Gu and Dao 2023, Table 1; Feng et al. 2024): data tokens scattered among noise, recalled in
+  order after markers; accuracy on the recalled tokens, models at 1, 2, 3 layers (`setting` layers=N).
+  Paper scale: --config.selective_copy.task.context=4096 --config.selective_copy.task.num_data=16
+  --config.selective_copy.task.alphabet=14 --config.selective_copy.layers=1,2,3 --config.model.s6.d_model=64
+  --config.train.steps=400000 --config.train.learning_rate=1e-4 --config.train.batch_size=64
+  --config.train.schedule=constant
+mqar (Arora et al. 2023, Zoology, Figure 2): accuracy against width for (T, kv pairs); the paper gives no
+  per-point numbers (attention ~100% everywhere; recurrent models need width growing with T).
+  Paper scale: --config.mqar.lengths=64,128,256,512 --config.mqar.pairs=4,8,16,64
+  --config.mqar.widths=64,128,256,512 --config.mqar.task.num_keys=4096 --config.mqar.task.num_values=4096
+induction_heads (Gu and Dao 2023, Table 2): train at one length, test at x2, x4, ...; `paper` beside the
+  same ratio (their training length is 256: x2 = 2^9). Paper scale: --config.induction_heads.task.length=256
+  --config.induction_heads.test_ratios=2,4,8,16,64 --config.train.batch_size=8 --config.train.steps=100000
+chomsky (Deletang et al. 2023, Table 2): train on lengths 1..train_max_length, score on longer strings (test
+  `ood`: train_max_length+1..test_max_length; `iid`: the training range). The paper trains 1M steps on
+  1..40, tests 41..500 and reports the max over 10 seeds x 3 learning rates (results.csv: every seed;
+  the figure: mean and max). Paper scale: --config.chomsky.train_max_length=40
+  --config.chomsky.test_max_length=500 --config.train.steps=1000000 --config.train.batch_size=128
+  --config.seeds=10
+"""
+
+import ml_collections
+
+from rvt.studies import common
+from rvt.tasks.registry import task_fields
+
+
+def get_config() -> ml_collections.ConfigDict:
+    config = ml_collections.ConfigDict()
+    config.table = "selective_copy"  # selective_copy, mqar, induction_heads or chomsky
+    config.update(common.seed_settings(seeds=2))
+    config.selective_copy = ml_collections.ConfigDict(
+        dict(
+            models="s6,mingru,minlstm,lstm,transformer",
+            layers="1,2",
+            task=dict(task_fields("selective_copy"), context=32, num_data=4, alphabet=8),
+        )
+    )
+    config.mqar = ml_collections.ConfigDict(
+        dict(
+            models="transformer,s6,mingru,lstm",
+            lengths="32,64",
+            pairs="4,8",
+            widths="16,32",
+            task={k: v for k, v in task_fields("associative_recall").items() if k not in ("length", "num_pairs")},
+        )
+    )
+    config.mqar.task.update(num_keys=16, num_values=16)
+    config.induction_heads = ml_collections.ConfigDict(
+        dict(
+            models="transformer_sinusoidal,transformer_rope,s6,lstm",
+            test_ratios="2,4,8",
+            task=dict(task_fields("induction_heads"), length=32, alphabet=15),
+        )
+    )
+    config.chomsky = ml_collections.ConfigDict(
+        dict(
+            models="rnn,lstm,transformer,s6,mingru",
+            rules="parity,even_pairs,cycle_navigation,modular_arithmetic,reverse_string,duplicate_string",
+            train_max_length=10,  # the paper: 40
+            test_max_length=20,  # the paper: 500
+        )
+    )
+    config.model = common.model_configs()
+    config.train = common.train_settings(steps=400, log_every=100, checkpoint_every=200, eval_batches=2)
+    return config
