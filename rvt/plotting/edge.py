@@ -14,53 +14,51 @@ def _colour(row):
 
 
 def footprint(rows):
+    """Dot plots on log axes (a bar's length means nothing on a log scale): each quantity spans decades."""
     names = [r["model"] for r in rows]
     xs = np.arange(len(rows))
+    colours = [_colour(r) for r in rows]
     fig, axes = plt.subplots(1, 4, figsize=(15, 4.2))
-    for i, (field, label) in enumerate((("bytes_fp32", "fp32"), ("bytes_bf16", "bf16"), ("bytes_int8", "int8"))):
-        axes[0].bar(
-            xs + (i - 1) * 0.27,
-            [r[field] for r in rows],
-            0.27,
-            label=label,
-            alpha=1 - 0.25 * i,
-            color=[_colour(r) for r in rows],
-            edgecolor="black",
-            lw=0.4,
-        )
-    axes[0].set(yscale="log", ylabel="weight bytes", title="Weights: fp32 / bf16 / int8 (left to right)")
-    axes[1].bar(
-        xs - 0.2, [r["flops_per_token"] for r in rows], 0.4, label="XLA cost analysis", color=[_colour(r) for r in rows]
+    for field, label, shape in (("bytes_fp32", "fp32", "o"), ("bytes_bf16", "bf16", "^"), ("bytes_int8", "int8", "s")):
+        axes[0].scatter(xs, [r[field] for r in rows], c=colours, marker=shape, label=label, zorder=3)
+    axes[0].set(ylabel="weight bytes", title="Weights at fp32 / bf16 / int8")
+    axes[1].scatter(
+        xs, [r["flops_per_token"] for r in rows], c=colours, marker="o", label="XLA cost analysis", zorder=3
     )
-    axes[1].bar(
-        xs + 0.2,
-        [r["flops_closed_form"] for r in rows],
-        0.4,
-        label="closed form (matmuls)",
-        color="white",
-        edgecolor=[_colour(r) for r in rows],
-        hatch="//",
-    )
-    axes[1].set(yscale="log", ylabel="FLOPs per token", title="Compute per generated token")
-    axes[1].legend(fontsize=7)
-    axes[2].bar(xs, [r["latency_s"] * 1e6 for r in rows], color=[_colour(r) for r in rows])
-    axes[2].errorbar(
+    axes[1].scatter(
         xs,
-        [r["latency_s"] * 1e6 for r in rows],
-        yerr=[[0] * len(rows), [(r["latency_p99_s"] - r["latency_s"]) * 1e6 for r in rows]],
-        fmt="none",
-        ecolor="black",
-        capsize=3,
+        [r["flops_closed_form"] for r in rows],
+        facecolors="none",
+        edgecolors=colours,
+        marker="D",
+        s=60,
+        label="closed form (the config's)",
+        zorder=3,
+    )
+    axes[1].set(ylabel="FLOPs per token", title="Compute per generated token")
+    axes[2].scatter(xs, [r["latency_s"] * 1e6 for r in rows], c=colours, marker="o", label="median", zorder=3)
+    axes[2].scatter(
+        xs,
+        [r["latency_p99_s"] * 1e6 for r in rows],
+        facecolors="none",
+        edgecolors=colours,
+        marker="v",
+        s=40,
+        label="p99",
+        zorder=3,
     )
     axes[2].axhline(1000, color="tab:red", ls="--", lw=1, label="lesson: 1 ms / step (phone CPU)")
-    axes[2].set(yscale="log", ylabel="microseconds per step (median, bar to p99)", title="Batch-1 latency here")
-    axes[2].legend(fontsize=7)
+    axes[2].set(ylabel="microseconds per step", title="Batch-1 latency on this machine")
     context = rows[0]["context"]
-    axes[3].bar(xs, [r["state_bytes"] for r in rows], color=[_colour(r) for r in rows])
-    axes[3].set(yscale="log", ylabel="bytes", title=f"State / KV cache at {context} tokens of context")
+    axes[3].scatter(xs, [r["state_bytes"] for r in rows], c=colours, marker="o", zorder=3)
+    axes[3].set(ylabel="bytes", title=f"State / KV cache at {context} tokens of context")
     for ax in axes:
+        ax.set_yscale("log")
         ax.set_xticks(xs, names, rotation=40, ha="right", fontsize=8)
-        ax.grid(alpha=0.3, axis="y")
+        ax.set_xlim(-0.6, len(rows) - 0.4)
+        ax.grid(alpha=0.3, which="both", axis="y")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
 

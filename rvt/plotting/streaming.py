@@ -30,14 +30,16 @@ def _by_mode(rows):
     return modes
 
 
-def _per_mode(rows, solid: str, thin: str, thin_ls: str, xlabel: str, ylabel: str, title: str):
-    """One line per (model, mode) against position: ``solid`` with markers, ``thin`` beside it."""
+def _per_mode(rows, solid: str, thin: str, thin_ls: str, xlabel: str, ylabel: str, title: str, thin_label: str):
+    """One line per (model, mode) against position: ``solid`` with markers, ``thin`` beside it (its line
+    style explained by one legend entry of its own)."""
     fig, ax = plt.subplots(figsize=(7, 4.4))
     for (model, mode), sel in _by_mode(rows).items():
         xs = [r["position"] for r in sel]
         kw = mode_style(model, mode)
         ax.plot(xs, [r[solid] for r in sel], marker="o", ms=3, **kw)
         ax.plot(xs, [r[thin] for r in sel], ls=thin_ls, lw=1, color=kw["color"])
+    ax.plot([], [], ls=thin_ls, lw=1, color="black", label=thin_label)
     ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel=ylabel, title=title)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
@@ -53,6 +55,7 @@ def latency_vs_position(rows):
         xlabel="context position (tokens, including the new one)",
         ylabel="seconds per token (batch 1)",
         title="Per-token latency: median (solid), p99 (dotted)",
+        thin_label="p99 (each mode's colour)",
     )
 
 
@@ -65,6 +68,7 @@ def bytes_vs_position(rows):
         xlabel="context position (tokens)",
         ylabel="bytes kept between tokens",
         title="State bytes: allocated (solid), filled (dashed)",
+        thin_label="filled (each mode's colour)",
     )
 
 

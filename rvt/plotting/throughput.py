@@ -6,18 +6,22 @@ from collections import defaultdict
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
 from rvt import io
-from rvt.plotting.style import style
+from rvt.plotting.style import marker, style
 
 PHASE_TITLE = {"fwd": "forward (loss)", "fwd_bwd": "forward + backward (gradient)"}
 
 
 def model_style(model: str) -> dict:
-    """Variants share their base model's colour; the fused Transformer is dashed."""
+    """Each model's colour and marker; the two Transformers differ in colour, line and marker."""
     if model == "transformer_fused":
-        return dict(style("transformer"), label="Transformer (fused attention)", linestyle="--")
-    return style(model)
+        return dict(color="tab:gray", label="Transformer (fused attention)", linestyle=":", marker="s")
+    kw = dict(style(model), marker=marker(model))
+    if model == "transformer":
+        kw["label"] = "Transformer (vmapped attention)"
+    return kw
 
 
 def _series(rows: list[dict], phase: str) -> dict[str, list[dict]]:
@@ -48,7 +52,7 @@ def time_vs_length(rows: list[dict]):
             kw = model_style(model)
             if len(ts) > 1:
                 kw["label"] += f"  (k = {_slope(ts, med):.2f})"
-            ax.plot(ts, med, marker="o", ms=3, **kw)
+            ax.plot(ts, med, ms=3, **kw)
             ax.fill_between(ts, [r["p10_s"] for r in sel], [r["p90_s"] for r in sel], color=kw["color"], alpha=0.15)
         _guides(ax, rows, phase)
         ax.set(xscale="log", yscale="log", xlabel="sequence length T", title=PHASE_TITLE[phase])
@@ -76,10 +80,12 @@ def utilisation_vs_length(rows: list[dict]):
     fig, axes = plt.subplots(1, len(phases), figsize=(6 * len(phases), 4.4), squeeze=False, sharey=True)
     for ax, phase in zip(axes[0], phases, strict=True):
         for model, sel in _series(rows, phase).items():
-            ax.plot(
-                [r["T"] for r in sel], [100 * r["peak_fraction"] for r in sel], marker="o", ms=3, **model_style(model)
-            )
+            ax.plot([r["T"] for r in sel], [100 * r["peak_fraction"] for r in sel], ms=3, **model_style(model))
+        # utilisation spans decades (a T = 1 call is launch-bound): a log axis with plain percent labels
         ax.set(xscale="log", yscale="log", xlabel="sequence length T", title=PHASE_TITLE[phase])
+        ax.yaxis.set_major_locator(FixedLocator([0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30, 100]))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}%"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
     peak = rows[0]["peak_flops_per_s"]
@@ -99,7 +105,7 @@ def ratio_vs_length(rows: list[dict]):
     fig, axes = plt.subplots(1, len(phases), figsize=(6 * len(phases), 4.4), squeeze=False, sharey=True)
     for ax, phase in zip(axes[0], phases, strict=True):
         for model, sel in _series(rows, phase).items():
-            ax.plot([r["T"] for r in sel], [r["ratio_to_T1"] for r in sel], marker="o", ms=3, **model_style(model))
+            ax.plot([r["T"] for r in sel], [r["ratio_to_T1"] for r in sel], ms=3, **model_style(model))
         ts = sorted({r["T"] for r in rows})
         ax.plot(ts, ts, ":", color="grey", lw=1, label="T (no parallelism over time)")
         ax.axhline(1.0, color="grey", lw=1)
