@@ -1,5 +1,8 @@
 """Online study: the drifting stream, carried state equals one long sequence, prequential scoring, recovery."""
 
+import functools
+
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -142,3 +145,31 @@ BAD_INPUTS = [
     (lambda c: setattr(c, "recovery_fraction", 1.5), "recovery_fraction:"),
     (lambda c: c.model.lstm.update(hidden_size=0), "model.lstm.hidden_size:"),
 ]
+
+
+def test_interventions_at_rule_changes(tmp_path):
+    """reinit_qkv replaces exactly the attention's qkv weights; reset_optimizer exactly Adam's state; a
+    run with both names its rows model+intervention and still scores every segment."""
+    config = _config()
+    config.models = "transformer"
+    config.seeds = 1
+    task, [(name, module)] = online.resolve(config)
+    params = models.init_params(module, KEY, config.window)
+    state = train.create_state(module, jax.tree.map(lambda x: x + 0.5, params), online.train_config(config))
+    state = state.replace(opt_state=jax.tree.map(lambda x: x + 1 if x.dtype == jnp.float32 else x, state.opt_state))
+    fresh = online.intervene(state, "reinit_qkv", module, jax.random.key(9), config.window)
+    for path, old in jax.tree_util.tree_leaves_with_path(state.params):
+        new = functools.reduce(lambda tree, k: tree[k.key], path, fresh.params)
+        assert np.array_equal(old, new) != ("qkv" in jax.tree_util.keystr(path)), jax.tree_util.keystr(path)
+    chex.assert_trees_all_equal(fresh.opt_state, state.opt_state)
+    reset = online.intervene(state, "reset_optimizer", module, jax.random.key(9), config.window)
+    chex.assert_trees_all_equal(reset.params, state.params)
+    chex.assert_trees_all_equal(reset.opt_state, state.tx.init(state.params))
+
+    config.on_change = "none,reset_optimizer,reinit_qkv"
+    online.run(config, str(tmp_path / "run"))
+    rows = io.read_csv(tmp_path / "run" / io.RESULTS)
+    for label in ("transformer", "transformer+reset_optimizer", "transformer+reinit_qkv"):
+        assert [r["stream_step"] for r in rows if r["model"] == label] == list(range(12))
+    summary = io.read_csv(tmp_path / "run" / "summary.csv")
+    assert [r["intervention"] for r in summary] == ["none", "reset_optimizer", "reinit_qkv"]

@@ -18,6 +18,10 @@ Overrides:
   --config.num_segments=3000 --config.num_streams=16 --config.window=128 --config.learning_rate=1e-3
   --config.model.lstm.hidden_size=128 --config.recovery_fraction=0.8 --config.recovery_smooth=20
   --config.seeds=5 --config.seed=10        five seeds, 10..14: each its own init and its own stream
+  --config.on_change=none,reset_optimizer,reinit_qkv --config.models=transformer
+                                           plasticity: at every rule change reset Adam's moments, or
+                                           re-initialise only the attention's query/key/value weights
+                                           (rows labelled transformer+<intervention>; no checkpoints)
 """
 
 import ml_collections
@@ -40,5 +44,6 @@ def get_config() -> ml_collections.ConfigDict:
     config.recovery_fraction = 0.9
     config.recovery_smooth = 10
     config.update(common.seed_settings(seeds=2))
+    config.on_change = "none"  # at each rule change: none, reset_optimizer, reinit_qkv (a list runs each)
     config.checkpoint_every = 500  # segments between checkpoints (0: none); a rerun continues from the last
     return config

@@ -21,6 +21,7 @@ included), XLA's scratch bytes of the step per token, and per rule change
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
 
 import jax
@@ -178,6 +179,35 @@ def summary_row(name, seed, state, step_fn, config, rows, recoveries, seconds: f
     )
 
 
+INTERVENTIONS = ("none", "reset_optimizer", "reinit_qkv")
+
+
+def intervene(state, how: str, module, key, window: int):
+    """At a rule change: ``reset_optimizer`` starts Adam's moments (and count) afresh; ``reinit_qkv``
+    re-initialises every attention query/key/value projection (params named ``qkv``) from a fresh draw,
+    keeping every other weight and the optimizer state. A model without ``qkv`` params is unchanged."""
+    if how == "reset_optimizer":
+        return state.replace(opt_state=state.tx.init(state.params))
+    fresh = models.init_params(module, key, window)
+    is_qkv = lambda path: any(getattr(k, "key", None) == "qkv" for k in path)
+    params = jax.tree_util.tree_map_with_path(lambda p, old, new: new if is_qkv(p) else old, state.params, fresh)
+    return state.replace(params=params)
+
+
+def run_with_intervention(state, step_fn, settings, task, how, module, key, window, on_log, name):
+    """Train segment by segment, applying ``intervene`` at every rule change (no checkpoints: an
+    analysis run, not a long one). Returns one TrainResult holding every step's metrics."""
+    ends = [*task.change_points(settings.steps), settings.steps]
+    steps, result = [], None
+    for i, end in enumerate(ends):
+        result = train.run_steps(state, step_fn, dataclasses.replace(settings, steps=end), on_log, name)
+        steps += result.steps
+        state = result.state
+        if end < settings.steps:
+            state = intervene(state, how, module, jax.random.fold_in(key, i), window)
+    return dataclasses.replace(result, steps=steps, start_step=0)
+
+
 def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False):
     task, plans = resolve(config)
     seeds = common.resolve_seeds(config)
@@ -186,8 +216,12 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
         "checkpoint_every",
         f"must be a whole number >= 0 (0: no checkpoints), got {config.checkpoint_every!r}",
     )
+    interventions = common.parse_list(config.on_change, "on_change")
+    for how in interventions:
+        check(how in INTERVENTIONS, "on_change", f"every item must be one of {', '.join(INTERVENTIONS)}, got {how!r}")
     resolved = dict(
         seeds=list(seeds.seeds),
+        on_change=list(interventions),
         stream=dataclasses.asdict(task),
         vocab_size=task.vocab_size,
         change_points=task.change_points(config.num_segments),
@@ -198,7 +232,8 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
     sample = lambda key, index: task.segment(key, index, config.num_streams)
     rows, recoveries, summary = [], [], []
     with io.MetricsWriter(path / io.METRICS) as writer:
-        for name, module in plans:
+        for (name, module), intervention in itertools.product(plans, interventions):
+            label = name if intervention == "none" else f"{name}+{intervention}"
             for seed, init_key, stream_key in zip(seeds.seeds, *common.seed_keys(seeds.seeds), strict=True):
                 params = models.init_params(module, init_key, config.window)
                 memory = module.apply({"params": params}, config.num_streams, config.window, method="init_stream")
@@ -206,28 +241,43 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
                 step_fn = train.make_train_step(sample, stream_key, train.stream_forward)  # one stream per seed
                 summary_state = jax.tree.map(jnp.copy, state)  # the step donates its input
                 checkpoints = None
-                if config.checkpoint_every:
-                    folder = path / io.CHECKPOINTS / name / f"seed_{seed}"
+                if config.checkpoint_every and intervention == "none":
+                    folder = path / io.CHECKPOINTS / label / f"seed_{seed}"
                     checkpoints = Checkpoints(folder, config.checkpoint_every, tag=io.config_digest(path))
                 start = time.perf_counter()
+                on_log = lambda record, n=label, s=seed: writer.write(dict(kind="progress", model=n, seed=s, **record))
                 try:
-                    result = train.run_steps(
-                        state,
-                        step_fn,
-                        settings,
-                        name=f"{name} seed {seed}",
-                        on_log=lambda record, n=name, s=seed: writer.write(
-                            dict(kind="progress", model=n, seed=s, **record)
-                        ),
-                        checkpoints=checkpoints,
-                    )
+                    if intervention == "none":
+                        result = train.run_steps(
+                            state,
+                            step_fn,
+                            settings,
+                            name=f"{label} seed {seed}",
+                            on_log=on_log,
+                            checkpoints=checkpoints,
+                        )
+                    else:
+                        fresh_key = jax.random.fold_in(init_key, 1)
+                        result = run_with_intervention(
+                            state,
+                            step_fn,
+                            settings,
+                            task,
+                            intervention,
+                            module,
+                            fresh_key,
+                            config.window,
+                            on_log,
+                            f"{label} seed {seed}",
+                        )
                 finally:
                     if checkpoints is not None:
                         checkpoints.close()
                 seconds = time.perf_counter() - start
-                new = segment_rows(name, seed, result, task, profiling.tree_bytes(memory))
+                new = segment_rows(label, seed, result, task, profiling.tree_bytes(memory))
                 regimes = recovery_rows(new, task, config.recovery_smooth, config.recovery_fraction)
-                summary.append(summary_row(name, seed, summary_state, step_fn, config, new, regimes, seconds))
+                summary.append(summary_row(label, seed, summary_state, step_fn, config, new, regimes, seconds))
+                summary[-1]["intervention"] = intervention
                 writer.write(dict(kind="summary", **summary[-1]))
                 rows, recoveries = rows + new, recoveries + regimes
                 io.write_csv(path / io.RESULTS, rows, RESULT_COLUMNS)
