@@ -103,7 +103,7 @@ def run_steps(
     ``on_log(record)`` and show progress. ``checkpoints``: restore the latest good one before the first step
     (a run already complete returns at once, with no history) and save every ``checkpoints.every`` steps
     and after the last."""
-    done, earlier = 0, []
+    done, earlier = int(np.max(jax.device_get(state.step))), []  # a state may arrive part-trained
     restored = checkpoints.restore(state) if checkpoints is not None else None
     if restored is not None:
         state = restored
