@@ -191,7 +191,7 @@ def spectral(rows: list[dict]):
             sel = [r for r in rnn_rows if _trained(r) is trained]
             stats = [stat(sel, f) for f, _ in fields]
             xs = np.arange(len(fields)) + (i - 0.5) * 0.38
-            ax.bar(
+            bars = ax.bar(
                 xs,
                 [m for m, _ in stats],
                 0.38,
@@ -204,6 +204,7 @@ def spectral(rows: list[dict]):
                 lw=0.5,
                 label="trained" if trained else "init",
             )
+            ax.bar_label(bars, [f"{m:+.3f}" for m, _ in stats], fontsize=7, padding=2)  # 0.000 stays readable
         ax.axhline(0.0, color="black", lw=0.8)
         ax.set_xticks(np.arange(len(fields)), [label for _, label in fields], fontsize=8)
         ax.set(ylabel="per-step log rate", title="tanh RNN: the rate and its bounds (slope <= Jacobian <= sigma)")
