@@ -292,6 +292,35 @@ def benchmarks(workdir: pathlib.Path) -> str:
     return _table(["model", "setting", "ours (%)", "best seed", "paper (%)", "paper's model", "seeds"], body)
 
 
+def bench(workdir: pathlib.Path) -> str:
+    """scripts/bench.py's CSV: ours against each peer (ratio = ours / peer, < 1: ours faster), target, met."""
+    rows = io.read_csv(workdir / "bench.csv")
+    body = [
+        [
+            r["case"],
+            r["shape"],
+            r["ours"],
+            r["peer"],
+            f"{r['ours_s']:.3g} s",
+            f"{r['peer_s']:.3g} s",
+            f"{r['ratio']:.2f}",
+            f"<= {r['target']:g}" if r["target"] != "" else "",
+            {True: "yes", False: "no"}.get(r["met"], ""),
+        ]
+        for r in rows
+    ]
+    table = _table(["case", "shape", "ours", "peer", "ours", "peer", "ratio", "target", "met"], body)
+    meta_path = workdir / "bench_meta.json"
+    if not meta_path.exists():
+        return table
+    meta = io.read_json(meta_path)
+    peak = meta.get("matmul_peak_flops", 0) / 1e9
+    about = (
+        f"{meta.get('device_kind')} ({meta.get('cpu_count')} cores), jax {meta.get('jax')}, torch {meta.get('torch')}"
+    )
+    return table + f"\n\nMeasured on {about}; matmul peak in the same run {peak:.0f} GFLOP/s."
+
+
 def wall_times(root: pathlib.Path) -> str:
     """Each default run's wall time, from the ``wall_s`` its config.json records (runs/<experiment>)."""
     body = []
@@ -330,6 +359,7 @@ TABLES = {
     "long_sequence": long_sequence,
     "edge": edge,
     "benchmarks": benchmarks,
+    "bench": bench,
     "wall_times": wall_times,
 }
 
@@ -340,7 +370,7 @@ def rewrite(text: str, root: pathlib.Path) -> tuple[str, list[str]]:
 
     def replace(match: re.Match) -> str:
         name, workdir = match.group(1), root / match.group(2)
-        needed = workdir if name == "wall_times" else workdir / io.RESULTS
+        needed = {"wall_times": workdir, "bench": workdir / "bench.csv"}.get(name, workdir / io.RESULTS)
         if name not in TABLES or not needed.exists():
             missing.append(f"{name} ({workdir})")
             return match.group(0)

@@ -6,7 +6,7 @@ Takes:    CPU defaults sized to a few minutes each on 2 cores (2 seeds); the tas
           training far shorter than the papers', so the CPU numbers test the pipeline and show the
           direction of each result, not the published values. The paper-scale settings are below.
 Columns:  benchmark,model,setting,test,accuracy,seed,paper,paper_model,paper_note (+ steps, params,
-          chance). `paper` is in percent, as published (REFERENCE.md), `accuracy` a fraction.
+          chance). `paper` is in percent, as published, `accuracy` a fraction.
 
 selective_copy (Gu and Dao 2023, Table 1; Feng et al. 2024): data tokens scattered among noise, recalled in
   order after markers; accuracy on the recalled tokens, models at 1, 2, 3 layers (`setting` layers=N).

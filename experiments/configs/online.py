@@ -2,10 +2,11 @@
 
 Run:      python -m experiments.online --workdir runs/online
 Takes:    about 1-2 minutes on a 2-core CPU (2 models x 1500 segments of 8 x 32 tokens).
-Expect:   see the README's online section for the measured numbers; the shape of the result: both
-          learners re-learn each new rule within tens of segments; the LSTM keeps 512 bytes per stream
-          between segments and spends a fixed number of FLOPs per token, while the Transformer keeps its
-          window of tokens and re-encodes all `window` of them for every `segment_length` new ones.
+Expect:   the LSTM learns every regime (rule) in turn; the Transformer learns the lag it meets first and
+          re-learns that lag under new permutations, but not the other lag (recovery.csv, summary.csv).
+          The LSTM keeps 512 bytes per stream between segments and spends a fixed number of FLOPs per
+          token; the Transformer keeps its window of tokens and re-encodes all `window` of them for every
+          `segment_length` new ones. README: the table this default produced.
 
 The stream (rvt/tasks/stream.py): uniform symbols from an alphabet of 8; the target at position t is
 perm(x[t - lag]); every `segments_per_rule` segments the rule changes: the lag cycles through `lags`

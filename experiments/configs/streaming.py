@@ -2,9 +2,9 @@
 
 Run:      python -m experiments.streaming --workdir runs/streaming
 Takes:    about 1.5 minutes on a 2-core CPU (naive re-encoding up to 8192 dominates).
-Expect:   the LSTM's step (~50-100 us) and bytes (512) flat in position; the sliding-window Transformer
-          flat too once its window fills; the KV cache preallocated to 16384 slots flat but ~20x the
-          LSTM at every position (one compiled step attends over every slot); the KV cache sized to the
+Expect:   the LSTM's step time and bytes (512) flat in position; the sliding-window Transformer
+          flat too once its window fills; the KV cache preallocated to 16384 slots flat but several times
+          the LSTM at every position (one compiled step attends over every slot); the KV cache sized to the
           context (kv_bucket) growing ~linearly; naive re-encoding growing ~quadratically (seconds per
           token at 8192). Sequences too long for attention: experiments/long_sequence.py.
 

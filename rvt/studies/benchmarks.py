@@ -9,7 +9,7 @@
 Every (setting, model, seed) trains from scratch through the one training loop (checkpointed, resumable)
 and is scored on held-out batches of the setting's test task(s). ``results.csv`` has a row per
 (setting, model, seed, test): ``benchmark,model,setting,accuracy,seed,paper,paper_model,paper_note``
-(``paper``: the published number beside ours where there is one, from the REFERENCE table in the
+(``paper``: the published number beside ours where there is one, from the papers (see PAPER) in the
 study's PAPER dict; ``paper_model``: the paper's row it comes from). Accuracy is on the scored
 positions; for chomsky it is the paper's score: per sequence the fraction of correct output tokens,
 averaged over sequences whose lengths are uniform over the test range (= the mean over test lengths).
@@ -46,7 +46,7 @@ RESULT_COLUMNS = (
     "params",
     "chance",
 )
-# Published numbers (%), transcribed in the project's REFERENCE.md; keys: (table, model, setting, test).
+# Published numbers (%), transcribed from the papers; keys: (table, model, setting, test).
 PAPER: dict[tuple[str, str, str, str], tuple[float | str, str, str]] = {
     ("selective_copy", "s6", "layers=2", ""): (99.8, "Mamba block with S6 (2 layers)", "Mamba Table 1"),
     **{

@@ -65,7 +65,7 @@ class CopyMemory(Task):
     def memoryless_baseline(self) -> float:
         """Cross-entropy per position (nats) of a model that outputs blanks, then uniform guesses.
 
-        Blanks cost nothing; each of the ``num_symbols`` recalls costs ln(alphabet). REFERENCE.md:
+        Blanks cost nothing; each of the ``num_symbols`` recalls costs ln(alphabet). Arjovsky et al. (2016):
         10 ln 8 / 120 = 0.173 at delay 100. A model that has not learnt to remember sits here.
         """
         return self.num_symbols * math.log(self.alphabet) / self.length
