@@ -27,6 +27,7 @@ Overrides:
   --config.lengths="(512,4096,32768)"     the grid of T (positive integers)
   --config.budget_bytes=17179869184       a 16 GiB budget instead of this machine's memory
   --config.layers=attention,lstm --config.phases=fwd
+  --config.layers=attention,lstm,s6,mingru  any registered model too: one block of it at the width
   --config.width=512 --config.num_heads=8 --config.mlp_ratio=4 --config.batch_size=8
   --config.attention=fused                jax.nn.dot_product_attention instead of the vmapped heads
   --config.measure_max_length=2048        run and time only up to this T ...

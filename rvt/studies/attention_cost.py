@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import ml_collections
 from absl import logging
 
-from rvt import io, profiling
+from rvt import io, models, profiling
 from rvt.errors import check, check_positive_int
 from rvt.models.attention import ATTENTION
 from rvt.models.cells import LSTMCell
@@ -92,6 +92,8 @@ def make_layer(name: str, config) -> Layer:
         closed = lambda t: 2 * b * t * d * 4 * d + 2 * b * t * d * 4 * d  # input and recurrent matmuls
         init = lambda key: module.init(key, x4)
         return Layer(name, lambda p, x: module.apply(p, x)[1], jax.eval_shape(init, jax.random.key(0)), init, closed)
+    if name not in LAYERS:  # any registered model: one block of it at this width, between embedding and head
+        return model_layer(name, config)
     if name == "attention":
         module = SelfAttention(h, d // h, d, config.attention)
         closed = lambda t: 8 * b * t * d * d + 4 * b * t * t * d  # QKV + out; scores + weighted values
@@ -106,6 +108,22 @@ def make_layer(name: str, config) -> Layer:
         init,
         closed,
     )
+
+
+def model_layer(name: str, config) -> Layer:
+    """A registered model (lru, s6, ...) as a layer: one block of width ``config.width`` on embeddings
+    [B, T, D] (``from_embeddings``; its head maps back to D, so the output is shaped like the input), with
+    the config's own FLOPs per token."""
+    known = models.model_settings(name)
+    width = next(f for f in ("d_model", "hidden_size") if f in known)
+    settings = {width: config.width, **({"num_layers": 1} if "num_layers" in known else {})}
+    model_config = models.make_config(name, settings)
+    module = model_config.build(config.width, 4)
+    x4 = jnp.zeros((1, 4, config.width), jnp.float32)
+    init = lambda key: module.init(key, x4, method="from_embeddings")
+    apply = lambda p, x: module.apply(p, x, method="from_embeddings")[1]
+    closed = lambda t: config.batch_size * t * model_config.flops_per_token(config.width, t)
+    return Layer(name, apply, jax.eval_shape(init, jax.random.key(0)), init, closed)
 
 
 def phase_fn(apply: Callable, phase: str) -> Callable:
@@ -162,7 +180,8 @@ def resolve(config: ml_collections.ConfigDict) -> dict:
     lengths = tuple(sorted(set(common.parse_list(config.lengths, "lengths", int, minimum=1))))
     layers = common.parse_names(config.layers, "layers")
     for name in layers:
-        check(name in LAYERS, "layers", f"unknown layer {name!r}; known: {', '.join(LAYERS)}")
+        known = (*LAYERS, *sorted(n for n in models.MODELS if n not in LAYERS))
+        check(name in known, "layers", f"unknown layer {name!r}; known: {', '.join(known)}")
     phases = common.parse_names(config.phases, "phases")
     for name in phases:
         check(name in PHASES, "phases", f"unknown phase {name!r}; known: {', '.join(PHASES)}")
