@@ -125,7 +125,7 @@ BAD_INPUTS = [
     (lambda c: setattr(c, "min_time_s", float("inf")), "min_time_s:"),
     (lambda c: setattr(c, "lengths", ()), "lengths:"),
     (lambda c: setattr(c, "lengths", (128, -4)), "lengths:"),
-    (lambda c: setattr(c, "layers", "attention,gru"), "layers:"),
+    (lambda c: setattr(c, "layers", "attention,bogus"), "layers:"),
     (lambda c: setattr(c, "phases", "bwd"), "phases:"),
     (lambda c: setattr(c, "num_heads", 3), "num_heads:"),
     (lambda c: setattr(c, "width", 0), "width:"),

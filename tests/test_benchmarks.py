@@ -113,6 +113,7 @@ def test_each_table_end_to_end(tmp_path, table):
 
 
 BAD_INPUTS = [
+    (lambda c: c.train.update(batch_size=10**9), "train.batch_size:"),
     (lambda c: setattr(c, "table", "bogus"), "table:"),
     (lambda c: c.chomsky.update(rules="parity,bogus"), "chomsky.rule:"),
     (lambda c: (setattr(c, "table", "mqar"), c.mqar.update(pairs="2,4")), "mqar.pairs:"),

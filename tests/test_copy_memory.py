@@ -72,6 +72,11 @@ def test_end_to_end_writes_every_file(tmp_path, capsys):
 
 # Bad settings: each must fail with one ConfigError naming it, writing nothing (tests/test_bad_input.py).
 BAD_INPUTS = [
+    (
+        lambda c: (setattr(c, "models", "lstm"), c.model.lstm.update(forget_bias=float("nan"))),
+        "model.lstm.forget_bias:",
+    ),
+    (lambda c: setattr(c, "delays", "5,1000000000"), "train.batch_size:"),
     (lambda c: setattr(c, "delays", "5,0"), "delays:"),
     (lambda c: setattr(c, "delays", "5,x"), "delays:"),
     (lambda c: setattr(c, "delays", ""), "delays:"),

@@ -58,6 +58,7 @@ def test_end_to_end_writes_every_file(tmp_path):
 
 # Bad settings: each must fail with one ConfigError naming it, writing nothing (tests/test_bad_input.py).
 BAD_INPUTS = [
+    (lambda c: setattr(c, "context", 10**12), "context:"),
     (lambda c: c.variants.lstm_2x32.update(hidden_size=-1), "variants.lstm_2x32.hidden_size:"),
     (lambda c: setattr(c, "models", "lstm,nope"), "models:"),
     (lambda c: c.variants.lstm_2x32.update(model="nope"), "variants.lstm_2x32.model:"),

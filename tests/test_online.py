@@ -137,6 +137,8 @@ def test_end_to_end_writes_every_file(tmp_path):
 
 # Bad settings: each must fail with one ConfigError naming it, writing nothing (tests/test_bad_input.py).
 BAD_INPUTS = [
+    (lambda c: setattr(c, "num_streams", 10**9), "num_streams: lstm would need"),
+    (lambda c: setattr(c, "learning_rate", float("inf")), "learning_rate:"),
     (lambda c: setattr(c, "models", "lstm,nope"), "models:"),
     (lambda c: c.stream.update(lags=(9,)), "stream.lags:"),
     (lambda c: setattr(c, "window", 2), "window:"),

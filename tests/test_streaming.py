@@ -121,6 +121,7 @@ def test_end_to_end_writes_every_file(tmp_path):
 
 # Bad settings: each must fail with one ConfigError naming it, writing nothing (tests/test_bad_input.py).
 BAD_INPUTS = [
+    (lambda c: setattr(c, "max_position", 10**12), "max_position:"),
     (lambda c: setattr(c, "modes", "state,bogus"), "modes:"),
     (lambda c: setattr(c, "max_position", 0), "max_position:"),
     (lambda c: setattr(c, "grid_factor", 1), "grid_factor:"),

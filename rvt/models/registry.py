@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -169,8 +170,13 @@ def make_config(name: str, settings: Mapping[str, Any]) -> ModelConfig:
     """Validate ``settings`` for model ``name`` and return its frozen config dataclass."""
     spec = _spec(name)
     known = model_settings(name)
-    for key in settings:
+    for key, value in settings.items():
         check(key in known, f"model.{name}.{key}", f"unknown setting; known: {', '.join(known)}")
+        check(
+            not (isinstance(value, float) and not math.isfinite(value)),
+            f"model.{name}.{key}",
+            f"must be finite, got {value}",
+        )
     fields = {f.name for f in dataclasses.fields(spec.config_cls)} - set(_INTERNAL)
     main = {k: v for k, v in settings.items() if k in fields}
     if spec.cell is not None:

@@ -202,6 +202,18 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
     runs = plan(config)
     train_config = common.resolve_train(config)
     seeds = common.resolve_seeds(config)
+    for r in runs:
+        longest = max((t for _, t in r.setting.tests), key=lambda t: t.length)
+        init = lambda key, m=r.module, n=longest.length: models.init_params(m, key, n)
+        common.check_memory(
+            r.model,
+            r.module,
+            init,
+            r.setting.train_task,
+            train_config,
+            len(seeds.chunks[0]),
+            sums_fn=sequence_score_sums,
+        )
     resolved = dict(
         table=config.table,
         seeds=list(seeds.seeds),

@@ -253,6 +253,23 @@ def check_memory(
         )
 
 
+MAX_POSITION = 2**31 - 1  # positions are int32 on device
+
+
+def check_state_fits(setting: str, name: str, model_config, context: int, batch_size: int = 1) -> None:
+    """Refuse a context whose positions overflow int32 or whose step-mode state (an RNN carry, a KV cache
+    of ``context`` slots) alone exceeds the memory budget; shapes only, nothing allocated."""
+    check(context <= MAX_POSITION, setting, f"{context} exceeds the largest position a step can take ({MAX_POSITION})")
+    budget, source = profiling.memory_budget()
+    need = model_config.state_bytes(context, batch_size)
+    check(
+        need <= budget,
+        setting,
+        f"{name} would keep {need / 2**30:.1f} GiB of state at {context} tokens, more than {source} "
+        f"({budget / 2**30:.1f} GiB)",
+    )
+
+
 def start_run(workdir: str, overwrite: bool, experiment: str, config, resolved: Mapping[str, Any]) -> pathlib.Path:
     """Claim the run directory (locked while the run lasts) and write config.json; called after every
     setting has passed its checks, so a bad setting leaves nothing behind and deletes nothing.

@@ -91,6 +91,7 @@ def resolve(config: ml_collections.ConfigDict) -> list[Entry]:
             module, model_config = models.make_model(
                 base, settings, vocab_size=config.vocab_size, length=config.context
             )
+        common.check_state_fits("context", name, model_config, config.context)
         entries.append(Entry(name, base, module, model_config, settings))
     names = [e.name for e in entries]
     check(

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import time
 
 import jax
@@ -73,8 +74,10 @@ def resolve(config: ml_collections.ConfigDict):
         "window",
         f"{config.window} must hold at least one segment (stream.segment_length {task.segment_length})",
     )
-    check(config.learning_rate > 0, "learning_rate", f"must be > 0, got {config.learning_rate}")
-    check(config.grad_clip > 0, "grad_clip", f"must be > 0, got {config.grad_clip}")
+    for field in ("learning_rate", "grad_clip"):
+        value = config[field]
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+        check(ok, field, f"must be a finite number > 0, got {value!r}")
     check(0 < config.recovery_fraction <= 1, "recovery_fraction", f"must be in (0, 1], got {config.recovery_fraction}")
     plans = []
     for name in common.parse_names(config.models, "models"):
@@ -182,6 +185,27 @@ def summary_row(name, seed, state, step_fn, config, rows, recoveries, seconds: f
 INTERVENTIONS = ("none", "reset_optimizer", "reinit_qkv")
 
 
+def check_memory(name, module, config, settings, sample) -> None:
+    """Refuse (num_streams, window, segment sizes) whose compiled train step would not fit in memory:
+    XLA's memory analysis of the step on shapes alone, before anything is allocated or written."""
+
+    def state_fn(key):
+        params = models.init_params(module, key, config.window)
+        memory = module.apply({"params": params}, config.num_streams, config.window, method="init_stream")
+        return train.create_state(module, params, settings, memory=memory)
+
+    state = jax.eval_shape(state_fn, jax.random.key(0))
+    step = train.make_train_step(sample, jax.random.key(0), train.stream_forward)
+    need = profiling.analyse(step.lower(state).compile()).resident_bytes
+    budget, source = profiling.memory_budget()
+    check(
+        need <= budget,
+        "num_streams",
+        f"{name} would need {need / 2**30:.1f} GiB for one step, more than {source} ({budget / 2**30:.1f} GiB); "
+        "lower it, window or stream.segment_length",
+    )
+
+
 def intervene(state, how: str, module, key, window: int):
     """At a rule change: ``reset_optimizer`` starts Adam's moments (and count) afresh; ``reinit_qkv``
     re-initialises every attention query/key/value projection (params named ``qkv``) from a fresh draw,
@@ -227,9 +251,11 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
         change_points=task.change_points(config.num_segments),
         models={name: dict(type=type(m).__name__) for name, m in plans},
     )
-    path = common.start_run(workdir, overwrite, EXPERIMENT, config, resolved)
     settings = train_config(config)
     sample = lambda key, index: task.segment(key, index, config.num_streams)
+    for name, module in plans:
+        check_memory(name, module, config, settings, sample)
+    path = common.start_run(workdir, overwrite, EXPERIMENT, config, resolved)
     rows, recoveries, summary = [], [], []
     with io.MetricsWriter(path / io.METRICS) as writer:
         for (name, module), intervention in itertools.product(plans, interventions):

@@ -105,7 +105,11 @@ def resolve(config: ml_collections.ConfigDict) -> Plan:
     rnn_module, _ = models.make_model(
         config.rnn, common.model_settings(config, config.rnn), vocab_size=config.vocab_size, length=1
     )
+    check(config.max_position <= common.MAX_POSITION, "max_position", f"must be <= {common.MAX_POSITION}")
     settings = dict(common.model_settings(config, "transformer"), max_len=config.max_position, window=0)
+    common.check_state_fits(
+        "max_position", "transformer", models.make_config("transformer", settings), config.max_position
+    )
     transformer, t_config = models.make_model(
         "transformer", settings, vocab_size=config.vocab_size, length=config.max_position
     )
