@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.lines import Line2D
 
 from rvt import io
 from rvt.plotting.style import style
@@ -11,6 +12,26 @@ from rvt.plotting.style import style
 
 def _colour(row):
     return style(row["base"])["color"]
+
+
+_MARKERS = {
+    "fp32": "o",
+    "bf16": "^",
+    "int8": "s",
+    "XLA cost analysis": "o",
+    "closed form (the config's)": "D",
+    "median": "o",
+    "p99": "v",
+}
+_MARKERS_FILLED = {
+    "fp32": True,
+    "bf16": True,
+    "int8": True,
+    "XLA cost analysis": True,
+    "closed form (the config's)": False,
+    "median": True,
+    "p99": False,
+}
 
 
 def footprint(rows):
@@ -57,8 +78,22 @@ def footprint(rows):
         ax.set_xticks(xs, names, rotation=40, ha="right", fontsize=8)
         ax.set_xlim(-0.6, len(rows) - 0.4)
         ax.grid(alpha=0.3, which="both", axis="y")
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7)
+        handles, labels = ax.get_legend_handles_labels()
+        if handles:  # markers in black: the colours are the models', the shapes the legend's
+            neutral = [
+                Line2D([], [], color=h.get_color(), ls="--")
+                if isinstance(h, Line2D)
+                else Line2D(
+                    [],
+                    [],
+                    ls="",
+                    marker=h.get_paths()[0] and _MARKERS[label],
+                    color="black",
+                    mfc="black" if _MARKERS_FILLED[label] else "none",
+                )
+                for h, label in zip(handles, labels, strict=True)
+            ]
+            ax.legend(neutral, labels, fontsize=7, loc="lower right")
     fig.tight_layout()
     return fig
 
