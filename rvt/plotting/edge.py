@@ -93,7 +93,10 @@ def footprint(rows):
                 )
                 for h, label in zip(handles, labels, strict=True)
             ]
-            ax.legend(neutral, labels, fontsize=7, loc="lower right")
+            if ax is axes[2]:  # latency: room above the highest p99 for the legend
+                low, high = ax.get_ylim()
+                ax.set_ylim(low, high * 8)
+            ax.legend(neutral, labels, fontsize=7, loc="upper left" if ax is axes[2] else "lower right")
     fig.tight_layout()
     return fig
 
