@@ -131,3 +131,16 @@ BAD_INPUTS = [
     (lambda c: c.model.transformer.update(positional="learned"), "model.transformer.positional:"),
     (lambda c: c.model.lstm.update(hidden_size=0), "model.lstm.hidden_size:"),
 ]
+
+
+def test_used_state_bytes_counts_filled_slots_only():
+    """A KV cache of 8 slots after 2 tokens: 2/8 of every per-slot array (keys, values, their positions),
+    plus what is not per slot (the position counter); a carry counts whole."""
+    from rvt.models import stepping
+
+    layer = dict(k=jnp.zeros((1, 8, 2, 4)), v=jnp.zeros((1, 8, 2, 4)), pos=jnp.zeros((8,), jnp.int32))
+    state = dict(layers=[layer, layer], pos=jnp.zeros((), jnp.int32))
+    per_layer = 2 * 8 * 2 * 4 * 4 + 8 * 4
+    assert stepping.used_state_bytes(state, 2) == 2 * per_layer * 2 // 8 + 4
+    assert stepping.used_state_bytes(state, 50) == 2 * per_layer + 4  # full
+    assert stepping.used_state_bytes((jnp.zeros((1, 16)),), 3) == 64

@@ -94,7 +94,7 @@ def _is_kv_cache(state: State) -> bool:
 
 def used_state_bytes(state: State, position: int) -> int:
     """Bytes of the filled part of a state after ``position`` tokens: a KV cache counts only the slots
-    that hold a position; a fixed-size carry counts whole."""
+    that hold a position (their keys, values and position entries); a fixed-size carry counts whole."""
     leaves = jax.tree.leaves(state)
     total = sum(x.nbytes for x in leaves)
     if not _is_kv_cache(state):
@@ -102,8 +102,8 @@ def used_state_bytes(state: State, position: int) -> int:
     unused = 0
     for layer in state["layers"]:
         slots = layer["pos"].shape[0]
-        kv = layer["k"].nbytes + layer["v"].nbytes
-        unused += kv - kv * min(position, slots) // slots
+        per_slot = layer["k"].nbytes + layer["v"].nbytes + layer["pos"].nbytes  # keys, values, their positions
+        unused += per_slot - per_slot * min(position, slots) // slots
     return int(total - unused)
 
 
