@@ -67,6 +67,14 @@ def parse_names(value, setting: str) -> tuple[str, ...]:
     return parse_list(value, setting)
 
 
+def parse_choices(value, setting: str, choices: tuple[str, ...]) -> tuple[str, ...]:
+    """A list setting whose every item is one of ``choices``."""
+    items = parse_list(value, setting)
+    for item in items:
+        check(item in choices, setting, f"unknown {item!r}; known: {', '.join(choices)}")
+    return items
+
+
 def resolve_task(config: ml_collections.ConfigDict) -> Task:
     name = config.task
     check(name in config.tasks, "task", f"unknown task {name!r}; known: {', '.join(sorted(config.tasks))}")

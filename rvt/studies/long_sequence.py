@@ -54,9 +54,7 @@ def resolve(config: ml_collections.ConfigDict):
         "memory_budget_bytes",
         f"must be an integer >= 0 (0: this machine's memory), got {config.memory_budget_bytes!r}",
     )
-    modes = common.parse_list(config.modes, "modes")
-    for mode in modes:
-        check(mode in MODES, "modes", f"unknown mode {mode!r}; known: {', '.join(MODES)}")
+    modes = common.parse_choices(config.modes, "modes", MODES)
     task = make_task("copy_memory", delay=config.length - 20, num_symbols=10, alphabet=config.vocab_size - 2)
     plans = []
     for name in common.parse_names(config.models, "models"):

@@ -240,9 +240,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
         "checkpoint_every",
         f"must be a whole number >= 0 (0: no checkpoints), got {config.checkpoint_every!r}",
     )
-    interventions = common.parse_list(config.on_change, "on_change")
-    for how in interventions:
-        check(how in INTERVENTIONS, "on_change", f"every item must be one of {', '.join(INTERVENTIONS)}, got {how!r}")
+    interventions = common.parse_choices(config.on_change, "on_change", INTERVENTIONS)
     resolved = dict(
         seeds=list(seeds.seeds),
         on_change=list(interventions),
