@@ -77,9 +77,7 @@ class Plan:
 
 def resolve(config: ml_collections.ConfigDict) -> Plan:
     """Validate every setting (errors name it) before anything is written."""
-    modes = common.parse_names(config.modes, "modes")
-    for mode in modes:
-        check(mode in MODES, "modes", f"unknown mode {mode!r}; known: {', '.join(MODES)}")
+    modes = common.parse_choices(config.modes, "modes", MODES)
     for field in ("max_position", "repeats", "naive_repeats", "window"):
         check_positive_int(config[field], field)
     check(
