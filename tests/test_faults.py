@@ -101,14 +101,28 @@ def test_ctrl_c_is_one_line_and_the_rerun_continues(tmp_path):
 
 
 def test_a_second_run_on_a_held_workdir_is_refused(tmp_path):
+    """Another process holds the workdir (as a running run does): this one is refused in one line."""
     workdir = tmp_path / "run"
     workdir.mkdir()
-    io.lock_workdir(workdir)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(workdir / io.LOCK)], stdout=subprocess.PIPE, text=True
+    )
     try:
+        assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(ConfigError, match="^workdir: .* is in use by another run"):
             copy_distance.run(tiny_config("rnn"), str(workdir))
     finally:
-        io.unlock_workdir(workdir)
+        holder.kill()
+        holder.wait()
+
+
+HOLD_LOCK = """
+import fcntl, sys, time
+handle = open(sys.argv[1], "a+")
+fcntl.flock(handle, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(120)
+"""
 
 
 @pytest.mark.parametrize("content", ["", "{not json", '{"no": "experiment"}'])
