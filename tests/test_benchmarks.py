@@ -47,7 +47,7 @@ def test_chomsky_targets_follow_the_rule(rule):
 
 
 def test_induction_heads_answer_is_the_token_after_the_trigger():
-    task = make_task("induction_heads", length=24, alphabet=7)
+    task = make_task("induction_heads", length=24, alphabet=6)
     batch = jax.tree.map(np.asarray, task.sample(jax.random.key(1), 64))
     for inputs, targets, mask, distance in zip(batch.inputs, batch.targets, batch.mask, batch.distance, strict=True):
         (first, last) = np.flatnonzero(inputs == 7)

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from rvt.errors import ConfigError
 from rvt.tasks import TASKS, Batch, Task, make_task, register_task, registry, task_fields
 from rvt.tasks.copy import CopyMemory, SelectiveCopy, VariableCopy
+from rvt.tasks.formal import ChomskyTask, InductionHeads
 from rvt.tasks.recall import AssociativeRecall
 from rvt.typing import NO_DISTANCE
 
@@ -181,6 +182,8 @@ FIXED = {
     "variable_copy": VariableCopy(min_distance=3, max_distance=9, num_symbols=3, vocab_size=12),
     "selective_copy": SelectiveCopy(context=16, num_data=3, alphabet=8),
     "associative_recall": AssociativeRecall(num_pairs=3, length=22, num_keys=16, num_values=8),
+    "induction_heads": InductionHeads(length=12, alphabet=5),
+    "chomsky": ChomskyTask(rule="duplicate_string", min_length=1, max_length=6),
 }
 
 
@@ -337,7 +340,8 @@ def test_make_task_unknown_name_and_setting():
     with pytest.raises(ConfigError) as raised:
         make_task("nope")
     assert str(raised.value) == (
-        "task.name: unknown task 'nope'; known: copy_memory, variable_copy, selective_copy, associative_recall"
+        "task.name: unknown task 'nope'; known: copy_memory, variable_copy, selective_copy, associative_recall, "
+        "induction_heads, chomsky"
     )
     with pytest.raises(ConfigError) as raised:
         make_task("copy_memory", delay=3, dealy=3)
@@ -349,7 +353,14 @@ def test_make_task_unknown_name_and_setting():
 def test_make_task_builds_the_registered_class():
     assert make_task("selective_copy", context=8) == SelectiveCopy(context=8)
     assert task_fields("associative_recall") == dict(num_pairs=8, length=64, num_keys=16, num_values=16)
-    assert set(TASKS) == {"copy_memory", "variable_copy", "selective_copy", "associative_recall"}
+    assert set(TASKS) == {
+        "copy_memory",
+        "variable_copy",
+        "selective_copy",
+        "associative_recall",
+        "induction_heads",
+        "chomsky",
+    }
 
 
 def test_register_task(monkeypatch):

@@ -60,7 +60,7 @@ def get_config() -> ml_collections.ConfigDict:
         dict(
             models="transformer_sinusoidal,transformer_rope,s6,lstm",
             test_ratios="2,4,8",
-            task=dict(task_fields("induction_heads"), length=32, alphabet=15),
+            task=dict(task_fields("induction_heads"), length=32, alphabet=14),
         )
     )
     config.chomsky = ml_collections.ConfigDict(

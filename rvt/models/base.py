@@ -69,7 +69,12 @@ class ModelConfig:
     def state_bytes(self, context: int, batch_size: int = 1) -> int:
         """Bytes of ``initial_state`` for a model built for ``context`` tokens (shape-only, no compute)."""
         module = self.build(2, context)
-        shapes = jax.eval_shape(lambda: module.apply({}, batch_size, method="initial_state"))
+
+        def state(key):  # abstract params too: a model's initial_state may read them
+            params = module.init(key, jnp.zeros((1, 1), jnp.int32))["params"]
+            return module.apply({"params": params}, batch_size, method="initial_state")
+
+        shapes = jax.eval_shape(state, jax.random.key(0))
         return sum(math.prod(x.shape) * x.dtype.itemsize for x in jax.tree.leaves(shapes))
 
     def check_length(self, name: str, length: int) -> None:

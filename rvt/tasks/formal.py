@@ -33,16 +33,16 @@ PLUS, MINUS, TIMES = 5, 6, 7  # modular arithmetic: operator symbols after the d
 class InductionHeads(Task):
     """A trigger token appears once at a random position, followed by some token x; the sequence ends
     with the trigger again, and the target there is x (Olsson et al. 2022; Mamba's Table 2 setting:
-    vocabulary 16, train at 256, test at longer lengths). Tokens 0..alphabet-1 are random fillers (never
-    the trigger); ``alphabet`` is the trigger. Only the last position is scored; its distance points
-    at x."""
+    vocabulary 16, train at 256, test at longer lengths). Token 0 is never used (it is the blank of every
+    task here), 1..alphabet are random fillers (never the trigger), ``alphabet + 1`` is the trigger: the
+    default vocabulary is Mamba's 16. Only the last position is scored; its distance points at x."""
 
     length: int = 64
-    alphabet: int = 15
+    alphabet: int = 14
 
     @property
     def vocab_size(self) -> int:
-        return self.alphabet + 1
+        return self.alphabet + 2
 
     @property
     def chance_accuracy(self) -> float:
@@ -58,10 +58,11 @@ class InductionHeads(Task):
 
     def _sample_one(self, key: PRNGKey) -> Batch:
         key_t, key_p = jax.random.split(key)
-        tokens_T = jax.random.randint(key_t, (self.length,), 0, self.alphabet, dtype=jnp.int32)
+        tokens_T = jax.random.randint(key_t, (self.length,), 1, self.alphabet + 1, dtype=jnp.int32)
         trigger = jax.random.randint(key_p, (), 0, self.length - 3, dtype=jnp.int32)  # x at trigger + 1 < T - 1
         last = self.length - 1
-        inputs_T = tokens_T.at[trigger].set(self.alphabet).at[last].set(self.alphabet)
+        trigger_token = self.alphabet + 1
+        inputs_T = tokens_T.at[trigger].set(trigger_token).at[last].set(trigger_token)
         answer = inputs_T[trigger + 1]
         zeros_T = jnp.zeros((self.length,), jnp.int32)
         return Batch(
@@ -109,7 +110,9 @@ class ChomskyTask(Task):
 
     @property
     def max_distance(self) -> int:
-        return self.length
+        """reverse: output j reads s[n-1-j], 2j+1 back; duplicate: s again, n or 2n back; the other rules
+        depend on every symbol, so no single distance (0)."""
+        return {"reverse_string": 2 * self.max_length - 1, "duplicate_string": 2 * self.max_length}.get(self.rule, 0)
 
     @property
     def chance_accuracy(self) -> float:
