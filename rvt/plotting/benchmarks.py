@@ -27,8 +27,9 @@ def benchmark(rows: list[dict]):
             values = [100 * r["accuracy"] for r in sel]
             mean, half, _ = metrics.mean_interval(values)
             ax.bar(x, mean, width * 0.9, color=kw["color"], alpha=0.55, label=kw["label"] if j == 0 else None)
-            if half == half and half > 0:
-                ax.errorbar(x, mean, yerr=half, color="black", lw=0.8, capsize=2)
+            if half == half and half > 0:  # the interval, clipped to what an accuracy can be
+                low, high = max(mean - half, 0.0), min(mean + half, 100.0)
+                ax.errorbar(x, mean, yerr=[[mean - low], [high - mean]], color="black", lw=0.8, capsize=2)
             ax.plot([x] * len(values), values, "o", color=kw["color"], ms=2.5)
             ax.plot([x - width * 0.4, x + width * 0.4], [max(values)] * 2, color=kw["color"], lw=1.5)
             paper = sel[0].get("paper")
@@ -48,12 +49,13 @@ def benchmark(rows: list[dict]):
     )
     seeds = len({r["seed"] for r in rows})
     ax.set(
-        ylim=(0, 105),
+        ylim=(0, 102),
         ylabel="accuracy (%)",
-        title=f"{rows[0]['benchmark']}: bar = mean of {seeds} seeds (95% interval), dash = best seed, dots = seeds",
+        title=f"{rows[0]['benchmark']} ({seeds} seeds): bar = mean, whisker = 95% interval (clipped to 0-100),\n"
+        "dash = best seed, dots = seeds, star = the paper's number",
     )
     ax.grid(alpha=0.3, axis="y")
-    ax.legend(fontsize=7, ncol=2, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig
 
