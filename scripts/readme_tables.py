@@ -324,18 +324,10 @@ def bench(workdir: pathlib.Path) -> str:
 def wall_times(root: pathlib.Path) -> str:
     """Each default run's wall time, from the ``wall_s`` its config.json records (runs/<experiment>)."""
     body = []
-    for name in (
-        "copy_distance",
-        "throughput",
-        "bottleneck",
-        "gradients",
-        "copy_memory",
-        "attention_cost",
-        "streaming",
-        "long_sequence",
-        "edge",
-        "online",
-    ):
+    names = ["copy_distance", "throughput", "bottleneck", "gradients", "copy_memory", "attention_cost"]
+    names += ["streaming", "long_sequence", "edge", "online"]
+    names += [f"benchmarks_{t}" for t in ("selective_copy", "mqar", "induction_heads", "chomsky")]
+    for name in names:
         path = root / name / io.CONFIG
         if path.exists():
             saved = io.read_json(path)
@@ -343,7 +335,8 @@ def wall_times(root: pathlib.Path) -> str:
                 seeds = saved.get("resolved", {}).get("seeds")
                 note = " (continued)" if saved.get("continued") else ""
                 minutes, seconds = divmod(round(saved["wall_s"]), 60)
-                body.append([f"`{name}`", f"{minutes} min {seconds:02d} s{note}", str(len(seeds)) if seeds else "-"])
+                label = f"benchmarks --config.table={name[11:]}" if name.startswith("benchmarks_") else name
+                body.append([f"`{label}`", f"{minutes} min {seconds:02d} s{note}", str(len(seeds)) if seeds else "-"])
     return _table(["experiment", "default wall time", "seeds"], body)
 
 
