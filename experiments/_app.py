@@ -21,6 +21,7 @@ import logging
 import pathlib
 import re
 import sys
+import time
 from collections.abc import Sequence
 from types import ModuleType
 from typing import NoReturn
@@ -32,6 +33,7 @@ from ml_collections import config_flags
 from rvt import checkpoint
 from rvt.errors import ConfigError
 from rvt.io import RunComplete
+from rvt.studies import common
 
 CONFIGS = pathlib.Path(__file__).parent / "configs"
 
@@ -172,6 +174,7 @@ def main(study: ModuleType) -> None:
         if flags.FLAGS.distributed:
             jax.distributed.initialize()  # every host: the mesh (rvt.sharding) then spans all devices
         checkpoint.quiet_checkpoint_logs(not flags.FLAGS.log_checkpoints)
+        common.APP_STARTED["time"] = time.time()  # the run's wall time includes its checks and compiles
         try:
             study.run(settings, workdir.value, overwrite.value)
         except RunComplete as e:

@@ -303,7 +303,7 @@ def start_run(workdir: str, overwrite: bool, experiment: str, config, resolved: 
     if saved is not None and saved.get("complete"):
         io.unlock_workdir(path)
         raise io.RunComplete(f"workdir: {path} already holds this finished run; nothing to do (--overwrite reruns it)")
-    _STARTED[str(path)] = (time.time(), saved is not None)
+    _STARTED[str(path)] = (APP_STARTED.pop("time", time.time()), saved is not None)
     if saved is None:
         record = dict(given, resolved=resolved, complete=False)
         record.update(backend=jax.default_backend(), devices=[str(d) for d in jax.devices()])
@@ -311,6 +311,7 @@ def start_run(workdir: str, overwrite: bool, experiment: str, config, resolved: 
     return path
 
 
+APP_STARTED: dict[str, float] = {}  # set by the experiment app when it starts: wall_s then counts checks too
 _STARTED: dict[str, tuple[float, bool]] = {}  # workdir -> (when this process took it up, whether it continued it)
 
 
