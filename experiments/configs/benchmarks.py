@@ -65,7 +65,7 @@ def get_config() -> ml_collections.ConfigDict:
     )
     config.chomsky = ml_collections.ConfigDict(
         dict(
-            models="rnn,lstm,transformer,s6,mingru",
+            models="rnn,lstm,transformer,mingru",  # the paper's three and a parallel-scan recurrence
             rules="parity,even_pairs,cycle_navigation,modular_arithmetic,reverse_string,duplicate_string",
             train_max_length=10,  # the paper: 40
             test_max_length=20,  # the paper: 500
