@@ -152,15 +152,15 @@ def test_an_empty_workdir_is_refused(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def _limit_file_size(limit: int):
-    """In the child: files cannot grow past ``limit`` bytes (EFBIG, as a full disk gives ENOSPC)."""
-    import resource
-
-    def apply():
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-
-    return apply
+# Files may not grow past argv[1] bytes (EFBIG, as a full disk gives ENOSPC), then exec the command: set in a
+# launcher process, not a preexec_fn, which would fork this multithreaded (JAX) process.
+LIMIT_THEN_EXEC = """
+import os, resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+limit = int(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+os.execv(sys.argv[2], sys.argv[2:])
+"""
 
 
 def test_a_full_disk_is_one_line_naming_the_file_and_leaves_no_temporary_file(tmp_path):
@@ -168,7 +168,8 @@ def test_a_full_disk_is_one_line_naming_the_file_and_leaves_no_temporary_file(tm
     the same command without the limit then finishes the run from its checkpoints."""
     workdir = tmp_path / "run"
     command = [sys.executable, "-m", "experiments.copy_distance", f"--workdir={workdir}", *FLAGS]
-    full = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, preexec_fn=_limit_file_size(40_000))
+    limited = [sys.executable, "-c", LIMIT_THEN_EXEC, "40000", *command]
+    full = subprocess.run(limited, cwd=ROOT, capture_output=True, text=True)
     assert full.returncode == 2, full.stderr[-2000:]
     errors = [line for line in full.stderr.splitlines() if line.startswith("error:")]
     assert errors == [f"error: {workdir / 'accuracy_vs_distance.png'}: cannot be written: File too large"]
