@@ -20,7 +20,7 @@ mqar (Arora et al. 2023, Zoology, Figure 2): accuracy against width for (T, kv p
   --config.mqar.widths=64,128,256,512 --config.mqar.task.num_keys=4096 --config.mqar.task.num_values=4096
 induction_heads (Gu and Dao 2023, Table 2): train at one length, test at x2, x4, ...; `paper` beside the
   same ratio (their training length is 256: x2 = 2^9). Paper scale: --config.induction_heads.task.length=256
-  --config.induction_heads.test_ratios=2,4,8,16,64 --config.train.batch_size=8 --config.train.steps=100000
+  --config.induction_heads.test_ratios=1,2,4,8,16,64 --config.train.batch_size=8 --config.train.steps=100000
 chomsky (Deletang et al. 2023, Table 2): train on lengths 1..train_max_length, score on longer strings (test
   `ood`: train_max_length+1..test_max_length; `iid`: the training range). The paper trains 1M steps on
   1..40, tests 41..500 and reports the max over 10 seeds x 3 learning rates (results.csv: every seed;
@@ -59,7 +59,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.induction_heads = ml_collections.ConfigDict(
         dict(
             models="transformer_sinusoidal,transformer_rope,s6,lstm",
-            test_ratios="2,4,8",
+            test_ratios="1,2,4,8",  # 1: the trained length itself
             task=dict(task_fields("induction_heads"), length=32, alphabet=14),
         )
     )
