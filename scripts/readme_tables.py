@@ -172,8 +172,13 @@ def throughput(workdir: pathlib.Path) -> str:
     res = {(r["model"], r["phase"], r["T"]): r for r in rows}
     common_t = max(t for t in {r["T"] for r in rows} if all((m, "fwd", t) in res for m in models))
     body = [
-        [f"time exponent, {phase} (T {fit[(models[0], phase)]['T_min']}-{fit[(models[0], phase)]['T_max']})"]
-        + [f"{fit[(m, phase)]['time_exponent']:.2f}" if (m, phase) in fit else "" for m in models]
+        [f"time exponent, {phase} (T range in brackets)"]
+        + [
+            f"{fit[(m, phase)]['time_exponent']:.2f} ({fit[(m, phase)]['T_min']}-{fit[(m, phase)]['T_max']})"
+            if (m, phase) in fit
+            else ""
+            for m in models
+        ]
         for phase in ("fwd", "fwd_bwd")
     ]
     body.append(
