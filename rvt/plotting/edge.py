@@ -87,7 +87,7 @@ def footprint(rows):
                     [],
                     [],
                     ls="",
-                    marker=h.get_paths()[0] and _MARKERS[label],
+                    marker=_MARKERS[label],
                     color="black",
                     mfc="black" if _MARKERS_FILLED[label] else "none",
                 )

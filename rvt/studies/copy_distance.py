@@ -110,7 +110,7 @@ def resolve_eval_task(config: ml_collections.ConfigDict, task):
     if not beyond:
         return task
     check(
-        hasattr(task, "max_distance") and "max_distance" in {f.name for f in dataclasses.fields(task)},
+        "max_distance" in {f.name for f in dataclasses.fields(task)},
         "eval_max_distance",
         f"task {config.task!r} has no max_distance setting to extend",
     )
