@@ -40,6 +40,7 @@ class TrainResult:
     steps: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     start_step: int = 0  # the step training resumed at (0: from scratch; == steps: restored, not trained)
     checkpoint_s: float = 0.0  # time spent saving checkpoints
+    learning_rate: float | None = None  # the rate it trained with (with a grid: the one validation chose)
 
     @property
     def steps_per_s(self) -> float | None:

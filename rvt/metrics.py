@@ -150,6 +150,16 @@ _T975 = (
 )
 
 
+def mean_range(values) -> tuple[float, float, float, int]:
+    """Mean over seeds and the range every seed fell in: ``(mean, min, max, n)`` (NaNs, e.g. a regime
+    never learnt, left out). With 2-5 seeds a t-interval is wider than an accuracy's range (t = 12.7 at
+    n = 2); the min-max range is what the seeds did, and it never leaves the metric's own range."""
+    values = np.asarray([v for v in values if v == v], np.float64)
+    if not values.size:
+        return float("nan"), float("nan"), float("nan"), 0
+    return float(values.mean()), float(values.min()), float(values.max()), int(values.size)
+
+
 def mean_interval(values) -> tuple[float, float, int]:
     """Mean over seeds and the half-width of its 95% confidence interval (Student t; 0 for one seed):
     ``(mean, half_width, n)``."""

@@ -3,7 +3,8 @@
 Every generated table sits between ``<!-- table:NAME workdir=DIR -->`` and ``<!-- /table:NAME -->`` in the
 README; this script replaces what is between the markers with a table drawn from the CSVs in DIR, so no
 number in those tables is typed by hand. A table whose run is missing is left as it is and reported.
-Numbers are means over seeds with the half-width of their 95% interval (Student t).
+Numbers are means over seeds with the range of the seeds, ``mean (min-max)``: with 2-5 seeds a
+t-interval is wider than an accuracy's range, the seeds' range never is.
 """
 
 from __future__ import annotations
@@ -24,16 +25,16 @@ BUCKETS = ((1, 5), (5, 10), (10, 20), (20, 50), (50, 100), (100, 201))
 
 
 def _cell(values, digits: int = 2) -> str:
-    """Mean ± the half-width of its 95% interval over seeds (NaNs, e.g. a regime never learnt, left out)."""
+    """Mean over seeds and the seeds' min-max range (NaNs, e.g. a regime never learnt, left out)."""
     values = [v for v in values if isinstance(v, int | float) and v == v]
     if not values:
         return "-"
-    mean, half, n = metrics.mean_interval(values)
-    return f"{mean:.{digits}f} ± {half:.{digits}f}" if n > 1 else f"{mean:.{digits}f}"
+    mean, low, high, n = metrics.mean_range(values)
+    return f"{mean:.{digits}f} ({low:.{digits}f}-{high:.{digits}f})" if n > 1 else f"{mean:.{digits}f}"
 
 
 def copy_distance(workdir: pathlib.Path) -> str:
-    """Accuracy by distance bucket (mean ± 95% interval over seeds), overall, and parameters."""
+    """Accuracy by distance bucket (mean and min-max over seeds), overall, and parameters."""
     rows = io.read_csv(workdir / io.RESULTS)
     summary = io.read_csv(workdir / "summary.csv")
     bottom, top = min(r["distance"] for r in rows), max(r["distance"] for r in rows)

@@ -57,7 +57,7 @@ def accuracy_vs_length(rows: list[dict]):
             ax.set_xticks(lengths, [f"{n}\n{bits[n]:g} bits" for n in lengths])
             ax.minorticks_off()
             ylabel = "token accuracy" if metric == "accuracy" else "sequence accuracy"
-            ax.set(ylim=(-0.02, 1.02), ylabel=f"{ylabel} (mean; band: 95% interval)")
+            ax.set(ylim=(-0.02, 1.02), ylabel=f"{ylabel} (mean; band: seeds min-max)")
             ax.grid(alpha=0.3)
         axes[-1, col].set_xlabel("source length L  (bits in the source: L log2 alphabet)")
     axes[0, 0].legend(fontsize=8, loc="center left")
@@ -101,7 +101,7 @@ def accuracy_by_position(rows: list[dict]):
                 xlabel="target position / L (0 = first output)",
             )
             ax.grid(alpha=0.3)
-        axes[p_i, 0].set_ylabel("token accuracy (mean over seeds; band: 95%)")
+        axes[p_i, 0].set_ylabel("token accuracy (mean over seeds; band: min-max)")
     axes[0, -1].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return fig

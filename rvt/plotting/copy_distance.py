@@ -44,19 +44,20 @@ DODGE = 0.025  # sideways shift between models: a fraction of a log unit (or of 
 
 
 def accuracy_vs_distance(rows: list[dict]):
-    """Mean accuracy over seeds per distance bucket, with its 95% interval as a band."""
+    """Mean accuracy over seeds per distance bucket, the seeds' min-max range as a band, each seed a dot."""
     edges, log_scale = distance_edges([row["distance"] for row in rows])
     fig, ax = plt.subplots(figsize=(7.5, 4.4))
     seeds_per_model = []
     curves = seed_curves(rows, edges)
     for index, (model, by_seed) in enumerate(curves.items()):
         spans = sorted({(b["lo"], b["hi"]) for buckets in by_seed.values() for b in buckets})
-        stats = []
+        stats, seed_points = [], []
         for lo, hi in spans:
             values = [b["accuracy"] for buckets in by_seed.values() for b in buckets if (b["lo"], b["hi"]) == (lo, hi)]
             centre = np.sqrt(lo * (hi - 1)) if log_scale else (lo + hi - 1) / 2
-            stats.append((centre, *metrics.mean_interval(values)[:2]))
-        x, mean, half = (np.asarray(v) for v in zip(*stats, strict=True))
+            stats.append((centre, *metrics.mean_range(values)[:3]))
+            seed_points.append((len(stats) - 1, values))
+        x, mean, low, high = (np.asarray(v) for v in zip(*stats, strict=True))
         # Dodge: each model's points shift a little sideways, so models at the same accuracy (several
         # at 1.00) stay visible side by side instead of one hiding the others.
         shift = (index - (len(curves) - 1) / 2) * DODGE
@@ -65,7 +66,9 @@ def accuracy_vs_distance(rows: list[dict]):
         kw["label"] = f"{kw['label']} (n={len(by_seed)})"
         hollow = dict(mfc="white", zorder=3) if kw.get("linestyle", "-") != "-" else {}  # what lies below shows
         ax.plot(x, mean, marker=marker(model), ms=4, **hollow, **kw)
-        ax.fill_between(x, np.clip(mean - half, 0, 1), np.clip(mean + half, 0, 1), color=kw["color"], alpha=0.18, lw=0)
+        ax.fill_between(x, low, high, color=kw["color"], alpha=0.18, lw=0)
+        for i, values in seed_points:
+            ax.plot([x[i]] * len(values), values, ".", color=kw["color"], ms=2.5, alpha=0.6)
         seeds_per_model.append(len(by_seed))
     trained = rows[0].get("train_max_distance")
     if isinstance(trained, int) and any(r.get("in_distribution") is False for r in rows):
@@ -77,7 +80,7 @@ def accuracy_vs_distance(rows: list[dict]):
     seeds = min(seeds_per_model) if seeds_per_model else 0
     ax.set(
         xlabel="dependency distance (positions between source token and target)",
-        ylabel="accuracy (mean over seeds; band: 95% interval)",
+        ylabel="accuracy (mean over seeds; band: min-max; dots: seeds)",
         ylim=(-0.02, 1.02),
         title=f"{task}: accuracy vs distance after {step} steps ({seeds} seed{'s' if seeds != 1 else ''})\n"
         "(points dodged sideways so equal values stay visible)",

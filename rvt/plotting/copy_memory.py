@@ -25,7 +25,7 @@ def loss_vs_delay(rows: list[dict]):
     ax_loss.set_yscale("log")  # loss > 0: ratios from ~1e-3 (learnt) to ~1 (memoryless)
     ax_loss.set(
         xlabel="delay T",
-        ylabel="final loss / memoryless baseline (mean; band: 95% interval)",
+        ylabel="final loss / memoryless baseline (mean; band: seeds min-max)",
         title=f"copying memory problem after {rows[0]['steps']} steps",
     )
     ax_acc.axhline(1 / alphabet, color="grey", ls="--", label=f"chance (1/{alphabet})")

@@ -69,7 +69,7 @@ def gradient_vs_distance(rows: list[dict]):
     seeds = len({r.get("seed", 0) for r in rows})
     fig.suptitle(
         "gradient of the last position's loss w.r.t. the input embedding k positions earlier\n"
-        f"(mean over {seeds} seed{'s' if seeds != 1 else ''}; band: 95% interval)"
+        f"(mean over {seeds} seed{'s' if seeds != 1 else ''}; band: seeds min-max)"
     )
     fig.tight_layout()
     return fig
@@ -145,13 +145,14 @@ def _number(value) -> float:
 def spectral(rows: list[dict]):
     """Left: every model's fitted per-step log rate of its gradient norm, at init and trained. Right: the
     tanh RNN's rate beside its bounds (Pascanu et al. 2013): slope <= mean ln||diag(tanh') W|| <= ln
-    sigma_max(W). Bars are means over seeds, error bars 95% intervals."""
+    sigma_max(W). Bars are means over seeds, error bars the seeds' min-max."""
     from rvt import metrics
 
     def stat(sel, field):
         values = [_number(r[field]) for r in sel]
         values = [v for v in values if np.isfinite(v)]
-        return metrics.mean_interval(values)[:2] if values else (np.nan, 0.0)
+        mean, low, high, _ = metrics.mean_range(values)
+        return (mean, (mean - low, high - mean)) if values else (np.nan, (0.0, 0.0))
 
     names = list(dict.fromkeys(r["model"] for r in rows))
     rnn_rows = [r for r in rows if np.isfinite(_number(r.get("log_sigma_max")))]
@@ -160,7 +161,7 @@ def spectral(rows: list[dict]):
     x = np.arange(len(names))
     for i, (trained, hatch) in enumerate(((False, "//"), (True, ""))):
         stats = [stat([r for r in rows if r["model"] == n and _trained(r) is trained], "slope") for n in names]
-        means, halves = np.array([m for m, _ in stats]), np.nan_to_num([h for _, h in stats])
+        means, halves = np.array([m for m, _ in stats]), np.nan_to_num(np.array([h for _, h in stats]).T)
         colours = [style(n)["color"] for n in names]
         ax.bar(
             x + (i - 0.5) * 0.38,
@@ -195,7 +196,7 @@ def spectral(rows: list[dict]):
                 xs,
                 [m for m, _ in stats],
                 0.38,
-                yerr=np.nan_to_num([h for _, h in stats]),
+                yerr=np.nan_to_num(np.array([h for _, h in stats]).T),
                 capsize=3,
                 color="tab:red",
                 alpha=0.55 if not trained else 0.95,

@@ -26,7 +26,7 @@ def accuracy_over_stream(rows):
     if first:
         ax.text(0, 1.0, f" lag {first[0]['lag']}", fontsize=7, va="bottom")
     for model in models:
-        smoothed = []  # each seed's 10-segment means, then the mean over seeds with its interval
+        smoothed = []  # each seed's 10-segment means, then the mean over seeds with their range
         for seed in dict.fromkeys(r.get("seed", 0) for r in rows if r["model"] == model):
             sel = [r for r in rows if r["model"] == model and r.get("seed", 0) == seed]
             steps = [r["stream_step"] for r in sel]

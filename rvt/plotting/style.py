@@ -69,9 +69,9 @@ def marker(model: str) -> str:
 def mean_band(
     ax, rows: list[dict], x_key: str, value, model: str, log_y: bool = False, line: dict | None = None, **kwargs
 ) -> int:
-    """Draw ``model``'s mean over seeds of ``value(row)`` against ``row[x_key]`` with its 95% interval as a
-    band (t-interval over seeds, rvt.metrics.mean_interval); the label gains the seed count. Returns it.
-    ``line``: matplotlib kwargs replacing the model's own style and marker."""
+    """Draw ``model``'s mean over seeds of ``value(row)`` against ``row[x_key]``, the min-max range of its
+    seeds as a band and every seed as a dot (rvt.metrics.mean_range); the label gains the seed count.
+    Returns it. ``line``: matplotlib kwargs replacing the model's own style and marker."""
     import numpy as np
 
     from rvt import metrics
@@ -80,14 +80,17 @@ def mean_band(
     for row in rows:
         by_x.setdefault(row[x_key], []).append(value(row))
     xs = sorted(by_x)
-    stats = [metrics.mean_interval(by_x[x]) for x in xs]
+    stats = [metrics.mean_range(by_x[x]) for x in xs]
     mean = np.array([s[0] for s in stats])
-    half = np.nan_to_num(np.array([s[1] for s in stats]))
-    n = max(s[2] for s in stats)
+    low, high = np.array([s[1] for s in stats]), np.array([s[2] for s in stats])
+    n = max(s[3] for s in stats)
     kw = dict(line if line is not None else dict(style(model), marker=marker(model), ms=4), **kwargs)
     if kw.get("label"):
         kw["label"] = f"{kw['label']} (n={n})"
     ax.plot(xs, mean, **kw)
-    low = np.maximum(mean - half, mean * 0.05) if log_y else mean - half
-    ax.fill_between(xs, low, mean + half, color=kw["color"], alpha=0.18, lw=0)
+    if n > 1:
+        ax.fill_between(xs, low, high, color=kw["color"], alpha=0.18, lw=0)
+        seeds_x = [x for x in xs for v in by_x[x] if v == v]
+        seeds_y = [v for x in xs for v in by_x[x] if v == v]
+        ax.plot(seeds_x, seeds_y, ".", color=kw["color"], ms=2.5, alpha=0.6, zorder=kw.get("zorder", 2))
     return n

@@ -128,6 +128,8 @@ def train_plan(plan: RunPlan, train_config, seeds, eval_key, path, writer) -> tu
         tags,
         forward=train.seq2seq_forward,
         checkpoint_tag=f"{plan.model}/{plan.task_name}_L{task.src_len}_H{plan.hidden}",
+        validation_key=common.validation_key(eval_key),
+        sums_fn=metrics.position_sums,
     )
     for chunk, result in trained:
         sums = train.evaluate(
@@ -194,7 +196,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
         )
     resolved = dict(_resolved(plans, train_config), seeds=list(seeds.seeds), seed_strategy=seeds.strategy)
     path = common.start_run(workdir, overwrite, EXPERIMENT, config, resolved)
-    eval_key = jax.random.split(jax.random.key(config.seed), 3)[2]  # one held-out set for every seed
+    eval_key = common.held_out_keys(config.seed)[1]  # one held-out set for every seed
     rows, position_rows = [], []
     with io.MetricsWriter(path / io.METRICS) as writer:
         for plan in plans:

@@ -119,15 +119,19 @@ def resolve_models(config: ml_collections.ConfigDict, task: Task) -> list[ModelP
 
 
 def train_settings(**overrides) -> ml_collections.ConfigDict:
-    """Every TrainConfig setting with its default, ``overrides`` applied: an experiment config's ``train``."""
-    return ml_collections.ConfigDict({**dataclasses.asdict(TrainConfig()), **overrides})
+    """Every TrainConfig setting with its default, ``overrides`` applied: an experiment config's ``train``.
+    ``learning_rates`` is a string (``"1e-3,3e-3,1e-2"``; empty: ``learning_rate`` alone)."""
+    return ml_collections.ConfigDict({**dataclasses.asdict(TrainConfig()), "learning_rates": "", **overrides})
 
 
 def resolve_train(config: ml_collections.ConfigDict) -> TrainConfig:
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     for key in config.train:
         check(key in fields, f"train.{key}", f"unknown setting; known: {', '.join(sorted(fields))}")
-    train_config = TrainConfig(**config.train.to_dict())
+    settings = config.train.to_dict()
+    rates = settings.get("learning_rates", ())
+    settings["learning_rates"] = parse_list(rates, "train.learning_rates", float) if rates not in ("", (), []) else ()
+    train_config = TrainConfig(**settings)
     train_config.validate()
     return train_config
 
@@ -177,6 +181,23 @@ def seed_settings(seeds: int = 2, **extra) -> dict:
     return dict(seed=0, seeds=seeds, seed_strategy="auto", **extra)
 
 
+LEARNING_RATES = "learning_rates.csv"  # with a grid: every (model, setting, rate, seed)'s validation score
+
+
+def held_out_keys(seed: int) -> tuple[jax.Array, jax.Array]:
+    """``(validation_key, test_key)`` of a run: held-out batch i is ``fold_in(key, i)``. Test batches are
+    what a study reports; validation batches are what a learning-rate grid is chosen on, never the test
+    ones (a run's training data comes from its seeds' own keys, :func:`seed_keys`)."""
+    test = jax.random.split(jax.random.key(seed), 3)[2]
+    return validation_key(test), test
+
+
+def validation_key(test_key: jax.Array) -> jax.Array:
+    """The validation batches beside a test key's: ``fold_in(test_key, 2**32 - 1)``, which no test batch
+    index (``fold_in(test_key, i)``, i < eval_batches) reaches."""
+    return jax.random.fold_in(test_key, 2**32 - 1)
+
+
 def train_seeds(
     name: str,
     module,
@@ -189,6 +210,8 @@ def train_seeds(
     tags: dict,
     forward=train.lm_forward,
     checkpoint_tag: str | None = None,
+    validation_key=None,
+    sums_fn=None,
 ):
     """Train every seed of ``seeds`` on ``task``, chunk by chunk: yields ``(chunk, TrainResult)`` with the
     state stacked on a seed axis (``jax.tree.map(lambda x: x[i], ...)`` reads seed ``chunk[i]``).
@@ -197,10 +220,76 @@ def train_seeds(
     With ``settings.checkpoint_every`` > 0 each chunk checkpoints under
     ``path/checkpoints/<checkpoint_tag or name>/seeds_<first>-<last>`` and a rerun of the same command
     continues from there. Training curves go to ``writer`` with ``tags`` and the chunk's seeds.
+
+    With a learning-rate grid (``settings.learning_rates``), every seed trains at every rate and the rate
+    whose mean accuracy over the seeds on ``task``'s validation batches (``validation_key``, scored with
+    ``sums_fn``'s ``correct / count``) is highest is kept: the yielded results are that rate's, each with
+    its ``learning_rate``. Every score goes to ``path/learning_rates.csv``. Test batches are never read.
     """
+    grid = settings.grid
+    if len(grid) == 1:
+        for chunk, result in _train_chunks(
+            name, module, init_fn, task, grid[0], seeds, path, writer, tags, forward, checkpoint_tag
+        ):
+            yield chunk, dataclasses.replace(result, learning_rate=grid[0].learning_rate)
+        return
+    check(validation_key is not None, "train.learning_rates", "this experiment cannot choose a learning rate")
+    trained, scores = {}, {}
+    for config in grid:
+        rate = config.learning_rate
+        tag = f"{checkpoint_tag or name}/lr{rate:g}"
+        trained[rate] = list(
+            _train_chunks(
+                f"{name} lr {rate:g}",
+                module,
+                init_fn,
+                task,
+                config,
+                seeds,
+                path,
+                writer,
+                dict(tags, learning_rate=rate),
+                forward,
+                tag,
+            )
+        )
+        for chunk, result in trained[rate]:
+            sums = train.evaluate(result.state, task, config, validation_key, forward, sums_fn, seed_axis=True)
+            for i, seed in enumerate(chunk):
+                scores[rate, seed] = float(sums["correct"][i] / max(sums["count"][i], 1.0))
+    mean = {r: sum(scores[r, s] for s in seeds.seeds) / len(seeds.seeds) for r in trained}
+    best = max(trained, key=lambda r: (mean[r], -r))  # a tie goes to the smaller rate
+    rows = [
+        dict(tags, learning_rate=r, seed=s, validation_accuracy=scores[r, s], chosen=r == best)
+        for r in trained
+        for s in seeds.seeds
+    ]
+    _record_selection(path, rows, tags)
+    writer.write(dict(kind="learning_rate", **tags, chosen=best, validation_accuracy=mean))
+    logging.info(
+        "%s: learning rate %g chosen on validation (%s)",
+        name,
+        best,
+        ", ".join(f"{r:g}: {m:.3f}" for r, m in mean.items()),
+    )
+    for chunk, result in trained[best]:
+        yield chunk, dataclasses.replace(result, learning_rate=best)
+
+
+def _record_selection(path, rows: list[dict], tags: dict) -> None:
+    """Add one model's grid to learning_rates.csv (a rerun's rows replace the same model's)."""
+    file = pathlib.Path(path) / LEARNING_RATES
+    kept = [r for r in io.read_csv(file) if any(r.get(k) != v for k, v in tags.items())] if file.exists() else []
+    io.write_csv(file, kept + rows)
+
+
+def _train_chunks(name, module, init_fn, task, settings, seeds, path, writer, tags, forward, checkpoint_tag):
     for chunk in seeds.chunks:
         init_keys, train_keys = seed_keys(chunk)
-        params = jax.vmap(init_fn)(init_keys)
+        # one seed trains without a seed axis: vmapping a scan body over a size-1 axis doubles some
+        # models' step on XLA's CPU backend (S6: 126 -> 260 ms); its state gains the axis afterwards
+        single = len(chunk) == 1
+        params = init_fn(init_keys[0]) if single else jax.vmap(init_fn)(init_keys)
         checkpoints = None
         if settings.checkpoint_every:
             folder = path / io.CHECKPOINTS / (checkpoint_tag or name) / f"seeds_{chunk[0]}-{chunk[-1]}"
@@ -212,16 +301,18 @@ def train_seeds(
                 params,
                 task,
                 settings,
-                train_keys,
+                train_keys[0] if single else train_keys,
                 name=label,
                 on_log=lambda record, c=chunk: writer.write(dict(kind="train", **tags, seeds=list(c), **record)),
                 checkpoints=checkpoints,
                 forward=forward,
-                seed_axis=True,
+                seed_axis=not single,
             )
         finally:
             if checkpoints is not None:
                 checkpoints.close()
+        if single:
+            result = dataclasses.replace(result, state=jax.tree.map(lambda x: x[None], result.state))
         yield chunk, result
 
 
@@ -235,9 +326,11 @@ def check_memory(
 ):
     """Refuse, before anything is allocated or written, a setting whose train or eval step needs more
     memory than this machine (or accelerator) has: XLA's memory analysis of the compiled steps, from
-    shapes alone. ``init_fn(key) -> params``; ``seeds`` > 0: the state has a seed axis of that size. The
+    shapes alone. ``init_fn(key) -> params``; ``seeds`` > 1: the state has a seed axis of that size (one
+    seed trains without one, as :func:`train_seeds` does). The
     compiled steps are the ones training then runs (jax's cache), so the check costs no extra compile."""
     budget, source = profiling.memory_budget()
+    seeds = seeds if seeds > 1 else 0  # one seed trains without a seed axis (train_seeds)
     key_S = jax.ShapeDtypeStruct((seeds,), jax.random.key(0).dtype) if seeds else jax.random.key(0)
     if seeds:
         params = jax.eval_shape(jax.vmap(init_fn), key_S)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import jax
 import ml_collections
 from absl import logging
 
@@ -63,13 +62,22 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
     for plan in plans:  # after every check: a bad setting prints its one line and nothing else
         logging.info("%-12s %8d parameters  %s", plan.name, plan.num_params, plan.config)
 
-    eval_key = jax.random.split(jax.random.key(config.seed), 3)[2]  # one held-out set for every seed
+    validation_key, eval_key = common.held_out_keys(config.seed)  # one held-out set for every seed
     rows, summary = [], []
     with io.MetricsWriter(path / io.METRICS) as writer:
         for plan in plans:
             init = lambda key, m=plan.module: models.init_params(m, key, task.length)
             trained = common.train_seeds(
-                plan.name, plan.module, init, task, train_config, seeds, path, writer, dict(model=plan.name)
+                plan.name,
+                plan.module,
+                init,
+                task,
+                train_config,
+                seeds,
+                path,
+                writer,
+                dict(model=plan.name),
+                validation_key=validation_key,
             )
             for chunk, result in trained:
                 sums = train.evaluate(result.state, eval_task, train_config, eval_key, seed_axis=True)
@@ -129,6 +137,7 @@ def summary_row(plan, labels: dict, overall: dict, result, chunk_size: int) -> d
         labels,
         params=plan.num_params,
         **overall,
+        learning_rate=result.learning_rate,
         # A resumed model reports the part trained in this process (start_step says where it began); one
         # restored complete has no timings.
         compile_s=result.compile_s if result.history else None,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import jax
 import ml_collections
 from absl import logging
 
@@ -32,6 +31,7 @@ RESULT_COLUMNS = (
     "baseline",
     "accuracy",
     "steps",
+    "learning_rate",
     "seed",
     "loss_ratio",
     "seq_accuracy",
@@ -79,7 +79,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
     )
     path = common.start_run(workdir, overwrite, EXPERIMENT, config, resolved)
 
-    eval_key = jax.random.split(jax.random.key(config.seed), 3)[2]  # one held-out set for every seed
+    validation_key, eval_key = common.held_out_keys(config.seed)  # one held-out set for every seed
     rows = []
     with io.MetricsWriter(path / io.METRICS) as writer:
         for task in tasks:
@@ -98,6 +98,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
                     path,
                     writer,
                     tags,
+                    validation_key=validation_key,
                     checkpoint_tag=f"{plan.name}/delay_{task.delay}",
                 )
                 for chunk, result in trained:
@@ -112,6 +113,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
                             baseline=baseline,
                             accuracy=copied_accuracy(seed_sums, task),
                             steps=train_config.steps,
+                            learning_rate=result.learning_rate,
                             seed=seed,
                             loss_ratio=overall["loss"] / baseline,
                             seq_accuracy=overall["seq_accuracy"],

@@ -183,7 +183,16 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
         for plan in plans:
             init = lambda key, m=plan.module: models.init_params(m, key, task.length)
             trained = common.train_seeds(
-                plan.name, plan.module, init, task, train_config, seeds, path, writer, dict(model=plan.name)
+                plan.name,
+                plan.module,
+                init,
+                task,
+                train_config,
+                seeds,
+                path,
+                writer,
+                dict(model=plan.name),
+                validation_key=common.validation_key(eval_key),
             )
             for chunk, result in trained:
                 init_params = jax.vmap(init)(common.seed_keys(chunk)[0])  # what train_seeds started from
