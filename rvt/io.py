@@ -144,6 +144,11 @@ def save_figure(figure, path: pathlib.Path, dpi: int = 130) -> None:
         raise ConfigError(f"{path}: cannot be written: {e.strerror or e}") from None
 
 
+def write_text(path: pathlib.Path, text: str) -> None:
+    """Write a text file atomically (a report, a table)."""
+    _atomic_write(path, text)
+
+
 def write_json(path: pathlib.Path, data: Mapping[str, Any]) -> None:
     _atomic_write(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 

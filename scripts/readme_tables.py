@@ -19,7 +19,7 @@ from absl import app, flags
 from rvt import io, metrics
 from rvt.plotting.style import MODEL_STYLE
 
-_README = flags.DEFINE_string("readme", "README.md", "The file whose tables are rewritten.")
+README = flags.DEFINE_string("readme", "README.md", "The file whose tables are rewritten.")
 MARKER = re.compile(r"<!-- table:(\w+) workdir=(\S+) -->\n.*?<!-- /table:\1 -->", re.S)
 BUCKETS = ((1, 5), (5, 10), (10, 20), (20, 50), (50, 100), (100, 201))
 
@@ -277,25 +277,30 @@ def edge(workdir: pathlib.Path) -> str:
 
 
 def benchmarks(workdir: pathlib.Path) -> str:
-    """Per model and table column: mean ± 95% interval and best seed (in %), beside the paper's number."""
+    """Per model and table column (in %): mean over seeds (min-max), the statistic the paper reports (its
+    max or mean over seeds), the paper's number, and the learning rate validation chose."""
     rows = io.read_csv(workdir / io.RESULTS)
     body = []
     for (model, setting, test), sel in _by(rows, "model", "setting", "test").items():
         values = [100 * r["accuracy"] for r in sel]
         paper = sel[0]["paper"]
         note = sel[0]["paper_note"] if paper == "" else ""
+        statistic = sel[0].get("paper_statistic") or "max"
+        rates = sorted({r["learning_rate"] for r in sel if r.get("learning_rate") not in ("", None)})
         body.append(
             [
                 _label(model),
                 " ".join(p for p in (setting, test) if p) or "-",
                 _cell(values, 1),
-                f"{max(values):.1f}",
+                f"{statistic} {(max(values) if statistic == 'max' else sum(values) / len(values)):.1f}",
                 f"{paper:.1f}" if paper != "" else (note.split(";")[0] if note else ""),
                 sel[0]["paper_model"],
+                ", ".join(f"{r:g}" for r in rates),
                 str(len(sel)),
             ]
         )
-    return _table(["model", "setting", "ours (%)", "best seed", "paper (%)", "paper's model", "seeds"], body)
+    header = ["model", "setting", "ours (%): mean (min-max)", "ours: paper's statistic", "paper (%)"]
+    return _table([*header, "paper's model", "learning rate", "seeds"], body)
 
 
 def bench(workdir: pathlib.Path) -> str:
@@ -381,7 +386,7 @@ def rewrite(text: str, root: pathlib.Path) -> tuple[str, list[str]]:
 
 def main(argv):
     del argv
-    readme = pathlib.Path(_README.value)
+    readme = pathlib.Path(README.value)
     text, missing = rewrite(readme.read_text(), readme.parent)
     readme.write_text(text)
     for name in missing:

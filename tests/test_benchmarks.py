@@ -58,11 +58,19 @@ def test_induction_heads_answer_is_the_token_after_the_trigger():
 def tiny(table: str):
     config = benchmarks_config.get_config()
     config.table = table
+    config.seeds = 2
     config.train.update(steps=2, batch_size=4, log_every=1, eval_batches=1, eval_batch_size=8, checkpoint_every=0)
-    config.model.s6.update(d_model=8, state_size=2)
-    config.model.lstm.hidden_size = 8
-    config.model.rnn.hidden_size = 8
-    config.model.transformer.update(d_model=8, num_heads=2)
+    small = dict(
+        s6=dict(d_model=8, state_size=2),
+        lstm=dict(hidden_size=8),
+        rnn=dict(hidden_size=8),
+        transformer=dict(d_model=8, num_heads=2, num_layers=1),
+        mingru=dict(d_model=8),
+        minlstm=dict(d_model=8),
+    )
+    for name in benchmarks.TABLES:  # each table's own presets, made tiny
+        for model, settings in config[name].model.items():
+            settings.update({k: v for k, v in small[model].items() if k != "num_layers" or name != "selective_copy"})
     config.selective_copy.update(models="s6,mingru", layers="1,2")
     config.selective_copy.task.update(context=8, num_data=2, alphabet=4)
     config.mqar.update(models="transformer,lstm", lengths="12", pairs="2", widths="8")

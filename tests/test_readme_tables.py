@@ -1,6 +1,7 @@
 """The README's result tables are generated from runs' CSVs: the generator works on a tiny run."""
 
 import pathlib
+import re
 
 from rvt.studies import copy_distance
 from scripts import readme_tables
@@ -19,7 +20,12 @@ def test_the_generator_writes_the_table_between_its_markers(tmp_path):
     table = out.split("<!-- table:copy_distance workdir=runs/cd -->\n")[1].split("\n<!-- /table")[0].splitlines()
     assert table[0].startswith("| model | 1-4 | 5-6 | overall | params | seeds |")
     assert [line.split(" | ")[0] for line in table[2:]] == ["| tanh RNN", "| Transformer"]
-    assert all(" ± " in line and line.endswith(" | 2 |") for line in table[2:])  # two seeds, with intervals
+    # two seeds: each cell is "mean (min-max)", the range inside the metric's own
+    for line in table[2:]:
+        assert line.endswith(" | 2 |")
+        for mean, low, high in re.findall(r"(\d\.\d\d) \((\d\.\d\d)-(\d\.\d\d)\)", line):
+            assert 0 <= float(low) <= float(mean) <= float(high) <= 1
+        assert len(re.findall(r"\(\d\.\d\d-\d\.\d\d\)", line)) >= 3
     again, _ = readme_tables.rewrite(out, tmp_path)
     assert again == out  # idempotent
 

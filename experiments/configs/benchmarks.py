@@ -38,37 +38,57 @@ from rvt.tasks.registry import task_fields
 def get_config() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
     config.table = "selective_copy"  # selective_copy, mqar, induction_heads or chomsky
-    config.update(common.seed_settings(seeds=2))
+    config.update(common.seed_settings(seeds=3))
     config.selective_copy = ml_collections.ConfigDict(
         dict(
-            models="s6,mingru,minlstm,lstm,transformer",
+            models="s6,mingru,minlstm",
             layers="1,2",
             task=dict(task_fields("selective_copy"), context=32, num_data=4, alphabet=8),
+            # Mamba Table 1: 2-layer models of width 64 (the layers column sets the depth)
+            model=dict(s6=dict(d_model=64), mingru=dict(d_model=64), minlstm=dict(d_model=64)),
         )
     )
     config.mqar = ml_collections.ConfigDict(
         dict(
-            models="transformer,s6,mingru,lstm",
-            lengths="32,64",
-            pairs="4,8",
-            widths="16,32",
+            models="transformer,s6,lstm",
+            lengths="64",
+            pairs="8",
+            widths="16,32,64",
             task={k: v for k, v in task_fields("associative_recall").items() if k not in ("length", "num_pairs")},
+            # Zoology: 2-layer models (attention: 1 head); the widths column sets d_model / hidden_size
+            model=dict(
+                transformer=dict(num_layers=2, num_heads=1, positional="learned"),
+                s6=dict(num_layers=2),
+                lstm=dict(num_layers=2),
+            ),
         )
     )
-    config.mqar.task.update(num_keys=16, num_values=16)
+    config.mqar.task.update(num_keys=32, num_values=32)
     config.induction_heads = ml_collections.ConfigDict(
         dict(
             models="transformer_sinusoidal,transformer_rope,s6,lstm",
             test_ratios="1,2,4,8",  # 1: the trained length itself
             task=dict(task_fields("induction_heads"), length=32, alphabet=14),
+            # Mamba Table 2: 2-layer models, MHA with 8 heads of width 128, Mamba width 64 (here halved)
+            model=dict(
+                transformer=dict(num_layers=2, d_model=64, num_heads=4),
+                s6=dict(num_layers=2, d_model=32),
+                lstm=dict(num_layers=2, hidden_size=64),
+            ),
         )
     )
     config.chomsky = ml_collections.ConfigDict(
         dict(
-            models="rnn,lstm,transformer,mingru",  # the paper's three and a parallel-scan recurrence
+            models="rnn,lstm,transformer",  # the paper's three
             rules="parity,even_pairs,cycle_navigation,modular_arithmetic,reverse_string,duplicate_string",
             train_max_length=10,  # the paper: 40
             test_max_length=20,  # the paper: 500
+            # Deletang et al.: RNN and LSTM 1 layer of 256; Transformer 5 blocks of width 64, 8 heads
+            model=dict(
+                rnn=dict(num_layers=1, hidden_size=128),
+                lstm=dict(num_layers=1, hidden_size=64),
+                transformer=dict(num_layers=5, d_model=64, num_heads=8),
+            ),
         )
     )
     config.model = common.model_configs()

@@ -1,7 +1,8 @@
 """Figures drawn from a run directory's CSV files alone.
 
 Each experiment ``NAME`` has a module ``rvt.plotting.NAME`` whose ``FIGURES`` lists
-``(png name, csv name, function(rows) -> matplotlib Figure)``. :func:`plot_workdir` reads
+``(png name, csv name, function(rows) -> matplotlib Figure)`` (None: the rows have nothing to draw there).
+:func:`plot_workdir` reads
 ``config.json`` only to learn the experiment's name, then each CSV, and writes each PNG beside it.
 ``python -m scripts.plot <workdir>`` calls it. Adding an experiment's figures touches no file here.
 """
@@ -48,6 +49,8 @@ def plot_workdir(workdir: str | os.PathLike) -> list[pathlib.Path]:
         if not rows:
             raise ConfigError(f"workdir: {path / csv} has no rows")
         figure = fn(rows)
+        if figure is None:
+            continue
         try:
             io.save_figure(figure, path / png)
         finally:

@@ -1,14 +1,15 @@
-"""A benchmark table as a figure: per setting (and test), each model's accuracy -- mean over seeds (bar, 95%
-interval), every seed (dots), the best seed (a dash, what several papers report) -- and the paper's
-number where it has one (a black star)."""
+"""A benchmark table as a figure: per setting (and test), each model's accuracy -- mean over seeds (bar),
+every seed (dots), the best seed (a dash, what several papers report) -- and the paper's number where it
+has one (a black star). MQAR also gets Zoology's headline figure: accuracy against the recurrent state a
+model keeps (bytes), one line per model."""
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from rvt import io, metrics
-from rvt.plotting.style import style
+from rvt import io
+from rvt.plotting.style import marker, mean_band, style
 
 
 def benchmark(rows: list[dict]):
@@ -25,11 +26,8 @@ def benchmark(rows: list[dict]):
                 continue
             x = j + (i - (len(models) - 1) / 2) * width
             values = [100 * r["accuracy"] for r in sel]
-            mean, half, _ = metrics.mean_interval(values)
+            mean = sum(values) / len(values)
             ax.bar(x, mean, width * 0.9, color=kw["color"], alpha=0.55, label=kw["label"] if j == 0 else None)
-            if half == half and half > 0:  # the interval, clipped to what an accuracy can be
-                low, high = max(mean - half, 0.0), min(mean + half, 100.0)
-                ax.errorbar(x, mean, yerr=[[mean - low], [high - mean]], color="black", lw=0.8, capsize=2)
             ax.plot([x] * len(values), values, "o", color=kw["color"], ms=2.5)
             ax.plot([x - width * 0.4, x + width * 0.4], [max(values)] * 2, color=kw["color"], lw=1.5)
             paper = sel[0].get("paper")
@@ -51,8 +49,8 @@ def benchmark(rows: list[dict]):
     ax.set(
         ylim=(0, 102),
         ylabel="accuracy (%)",
-        title=f"{rows[0]['benchmark']} ({seeds} seeds): bar = mean, whisker = 95% interval (clipped to 0-100),\n"
-        "dash = best seed, dots = seeds, star = the paper's number",
+        title=f"{rows[0]['benchmark']} ({seeds} seeds): bar = mean, dots = seeds, dash = best seed,\n"
+        "star = the paper's number",
     )
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
@@ -60,4 +58,32 @@ def benchmark(rows: list[dict]):
     return fig
 
 
-FIGURES = [("benchmark.png", io.RESULTS, benchmark)]
+def state_size(rows: list[dict]):
+    """Zoology's Figure 2 layout: per (length, pairs), accuracy against the bytes of state a model keeps
+    per sequence at that length (a recurrent state; a Transformer's KV cache), one line per model."""
+    rows = [r for r in rows if r["benchmark"] == "mqar" and isinstance(r.get("state_bytes"), int | float)]
+    if not rows:
+        return None
+    points = list(dict.fromkeys(r["setting"].rsplit(",width=", 1)[0] for r in rows))
+    fig, axes = plt.subplots(1, len(points), figsize=(5.2 * len(points) + 1.6, 4.2), squeeze=False)
+    for ax, point in zip(axes[0], points, strict=True):
+        sel = [dict(r, percent=100 * r["accuracy"]) for r in rows if r["setting"].startswith(point + ",")]
+        for model in dict.fromkeys(r["model"] for r in sel):
+            line = dict(style(model), marker=marker(model), ms=5)
+            mean_band(
+                ax, [r for r in sel if r["model"] == model], "state_bytes", lambda r: r["percent"], model, line=line
+            )
+        chance = sel[0].get("chance")
+        if isinstance(chance, int | float):
+            ax.axhline(100 * chance, color="grey", ls=":", lw=1, label=f"chance ({100 * chance:.0f}%)")
+        ax.set(xscale="log", ylim=(0, 102), xlabel="state per sequence (bytes, log)", ylabel="accuracy (%)")
+        ax.set_title(point.replace("T=", "T = ").replace(",kv=", ", kv pairs = "), fontsize=10)
+        ax.grid(alpha=0.3)
+    seeds = len({r["seed"] for r in rows})
+    fig.suptitle(f"MQAR: accuracy against state size (widths as set; mean, band: min-max of {seeds} seeds)")
+    axes[0, -1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    return fig
+
+
+FIGURES = [("benchmark.png", io.RESULTS, benchmark), ("state_size.png", io.RESULTS, state_size)]

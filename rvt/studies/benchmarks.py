@@ -46,6 +46,7 @@ RESULT_COLUMNS = (
     "steps",
     "learning_rate",
     "params",
+    "state_bytes",
     "chance",
 )
 # The statistic over seeds each paper reports (its Table's protocol): Deletang et al. report the best of 10
@@ -103,6 +104,7 @@ class Run:
     base: str  # the registered model
     module: Any
     num_params: int
+    state_bytes: int  # what the model keeps per sequence at the longest test length (state or KV cache)
 
 
 VARIANTS = {  # results-table names that fix a setting of a registered model
@@ -186,11 +188,14 @@ def plan(config: ml_collections.ConfigDict) -> list[Run]:
         for name in common.parse_names(config[config.table].models, f"{config.table}.models"):
             base = VARIANTS.get(name, (name, {}))[0]
             settings = _model_settings(config, name, base, setting.overrides)
-            module, _ = models.make_model(base, settings, vocab_size=longest.vocab_size, length=longest.length)
+            module, model_config = models.make_model(
+                base, settings, vocab_size=longest.vocab_size, length=longest.length
+            )
             shapes = jax.eval_shape(
                 lambda k, m=module, n=longest.length: models.init_params(m, k, n), jax.random.key(0)
             )
-            runs.append(Run(setting, name, base, module, models.count_params(shapes)))
+            state = model_config.state_bytes(setting.train_task.length)
+            runs.append(Run(setting, name, base, module, models.count_params(shapes), state))
     return runs
 
 
@@ -283,6 +288,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
                                 steps=train_config.steps,
                                 learning_rate=result.learning_rate,
                                 params=r.num_params,
+                                state_bytes=r.state_bytes,
                                 chance=test_task.chance_accuracy,
                             )
                         )
