@@ -66,6 +66,8 @@ PAPER: dict[tuple[str, str, str, str], tuple[float | str, str, str]] = {
     **{
         ("induction_heads", m, "", f"x{2**k}"): (v, label, "Mamba Table 2, trained at 256, tested at 256 x ratio")
         for m, label, values in (  # at the trained length (x1) every model of the table scores 100
+            # "MHA-Abs": absolute positions, of a kind the paper does not name; ours: sinusoidal or learned
+            ("transformer_sinusoidal", "MHA-Abs", (100.0, 58.6, 26.6, 18.8, 9.8)),
             ("transformer_learned", "MHA-Abs", (100.0, 58.6, 26.6, 18.8, 9.8)),
             ("transformer_rope", "MHA-RoPE", (100.0, 83.6, 31.3, 18.4, 8.6)),
             ("s6", "Mamba", (100.0, 100.0, 100.0, 100.0, 100.0)),
@@ -199,6 +201,19 @@ def plan(config: ml_collections.ConfigDict) -> list[Run]:
     return runs
 
 
+def resolve_train(config: ml_collections.ConfigDict):
+    """``config.train`` with the table's own budget over it (``config.<table>.train``: the steps and learning
+    rate its measured learning curves call for)."""
+    merged = ml_collections.ConfigDict(config.train.to_dict())
+    table = config[config.table]
+    for key, value in (table.train.to_dict() if "train" in table else {}).items():
+        check(key in merged, f"{config.table}.train.{key}", f"unknown setting; known: {', '.join(sorted(merged))}")
+        merged[key] = value
+    common.resolve_train(config)  # config.train's own errors name train.<setting>
+    with settings_under(f"{config.table}.train", was="train"):  # so what fails now is the table's
+        return common.resolve_train(ml_collections.ConfigDict(dict(train=merged)))
+
+
 def sequence_score_sums(logits_BxTxV, batch) -> dict:
     """Per sequence: the fraction of its scored tokens predicted right; summed over the batch, with the
     token counts for token accuracy too."""
@@ -214,7 +229,7 @@ def sequence_score_sums(logits_BxTxV, batch) -> dict:
 
 def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False):
     runs = plan(config)
-    train_config = common.resolve_train(config)
+    train_config = resolve_train(config)
     seeds = common.resolve_seeds(config)
     for r in runs:
         longest = max((t for _, t in r.setting.tests), key=lambda t: t.length)
