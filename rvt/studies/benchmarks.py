@@ -201,6 +201,15 @@ def plan(config: ml_collections.ConfigDict) -> list[Run]:
     return runs
 
 
+def identity(config: ml_collections.ConfigDict, runs: list[Run]) -> ml_collections.ConfigDict:
+    """What a table's run uses, and so what names it in config.json: the table's own section, the seed and
+    train settings, and the settings of the models it trains; another table's settings or another
+    model's preset changing leaves the run resumable."""
+    used = dict.fromkeys(r.base for r in runs)
+    keep = {k: v for k, v in config.to_dict().items() if k not in ("model", *TABLES) or k == config.table}
+    return ml_collections.ConfigDict(dict(keep, model={m: config.model[m].to_dict() for m in used}))
+
+
 def resolve_train(config: ml_collections.ConfigDict):
     """``config.train`` with the table's own budget over it (``config.<table>.train``: the steps and learning
     rate its measured learning curves call for)."""
@@ -249,7 +258,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
         runs=[dict(setting=r.setting.name, model=r.model, params=r.num_params) for r in runs],
         train=dataclasses.asdict(train_config),
     )
-    path = common.start_run(workdir, overwrite, EXPERIMENT, config, resolved)
+    path = common.start_run(workdir, overwrite, EXPERIMENT, identity(config, runs), resolved)
     validation_key, eval_key = common.held_out_keys(config.seed)
     rows = []
     with io.MetricsWriter(path / io.METRICS) as writer:
