@@ -131,3 +131,14 @@ BAD_INPUTS = [
         "induction_heads.task.length:",
     ),
 ]
+
+
+def test_a_runs_identity_is_what_its_table_uses():
+    config = tiny("chomsky")
+    before = benchmarks.identity(config, benchmarks.plan(config)).to_dict()
+    config.mqar.widths = "8,16"  # another table
+    config.model.s6.d_model = 24  # a model this table does not train
+    assert benchmarks.identity(config, benchmarks.plan(config)).to_dict() == before
+    assert set(before["model"]) == {"rnn", "transformer"} and "mqar" not in before
+    config.chomsky.model.rnn.hidden_size = 12  # what it uses
+    assert benchmarks.identity(config, benchmarks.plan(config)).to_dict() != before
