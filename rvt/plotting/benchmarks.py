@@ -34,15 +34,19 @@ def benchmark(rows: list[dict]):
             if isinstance(paper, int | float):
                 ax.plot([x], [paper], "*", color="black", ms=9, label=None if starred else "paper (%)")
                 starred = True
-    chance = rows[0].get("chance")
-    if isinstance(chance, int | float):
-        ax.axhline(100 * chance, color="grey", ls=":", lw=1, label=f"chance ({100 * chance:.0f}%)")
-    labels = [" ".join(p for p in column if p) or "-" for column in columns]
+    chanced = False
+    for j, column in enumerate(columns):  # chance differs between columns (parity 1/2, arithmetic 1/5)
+        chance = next(r.get("chance") for r in rows if (r["setting"], r["test"]) == column)
+        if isinstance(chance, int | float):
+            label = None if chanced else "chance"
+            ax.plot([j - 0.45, j + 0.45], [100 * chance] * 2, color="grey", ls=":", lw=1.2, label=label)
+            chanced = True
+    labels = ["\n".join(p.replace("_", " ") for p in column if p) or "-" for column in columns]
     ax.set_xticks(
         np.arange(len(columns)),
         labels,
-        rotation=30 if len(columns) > 4 else 0,
-        ha="right" if len(columns) > 4 else "center",
+        rotation=30 if len(columns) > 6 else 0,
+        ha="right" if len(columns) > 6 else "center",
         fontsize=8,
     )
     seeds = len({r["seed"] for r in rows})
