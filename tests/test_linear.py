@@ -427,34 +427,3 @@ def test_sequential_scan_backward_equals_autodiff_of_the_loop():
     np.testing.assert_allclose(got, expect, rtol=1e-6)
     for mine, ref in zip(vjp(g), vjp_ref(g), strict=True):
         np.testing.assert_allclose(mine, ref, rtol=1e-5, atol=1e-6)
-
-
-def test_selective_scan_backward_equals_autodiff_of_the_loop():
-    """S6's hand-written backward (Mamba's reverse recurrence) against autodiff of the plain loop, for every
-    input and both outputs (last state and y), with an initial state."""
-
-    def loop(dt, x, b, c, a, h0):
-        def step(h, inputs):
-            dt_, x_, b_, c_ = inputs
-            h = jnp.exp(dt_[..., None] * a[None]) * h + (dt_ * x_)[..., None] * b_[:, None, :]
-            return h, jnp.einsum("bhp,bp->bh", h, c_)
-
-        return jax.lax.scan(step, h0, (dt, x, b, c))
-
-    t, b_, h, p = 7, 3, 5, 4
-    keys = jax.random.split(jax.random.key(0), 8)
-    args = (
-        jax.nn.softplus(jax.random.normal(keys[0], (t, b_, h))),
-        jax.random.normal(keys[1], (t, b_, h)),
-        jax.random.normal(keys[2], (t, b_, p)),
-        jax.random.normal(keys[3], (t, b_, p)),
-        -jnp.exp(jax.random.normal(keys[4], (h, p))),
-        jax.random.normal(keys[5], (b_, h, p)),
-    )
-    cotangents = (jax.random.normal(keys[6], (b_, h, p)), jax.random.normal(keys[7], (t, b_, h)))
-    got, vjp = jax.vjp(s6.selective_scan, *args)
-    expect, vjp_ref = jax.vjp(loop, *args)
-    for mine, ref in zip(got, expect, strict=True):
-        np.testing.assert_allclose(mine, ref, rtol=1e-5, atol=1e-6)
-    for mine, ref in zip(vjp(cotangents), vjp_ref(cotangents), strict=True):
-        np.testing.assert_allclose(mine, ref, rtol=1e-4, atol=1e-5)
