@@ -2,6 +2,7 @@
 
 import json
 
+import jax
 import numpy as np
 import pytest
 
@@ -14,6 +15,7 @@ from tests.test_readme_tables import check_table
 def tiny_config():
     config = gradients_config.get_config()
     config.models = "rnn,lstm"  # the transformer probe is tested in test_probes.py
+    config.task = "copy_memory"
     config.tasks.copy_memory.update(delay=6, num_symbols=2, alphabet=3)  # T = 10
     config.model.rnn.hidden_size = 8
     config.model.lstm.hidden_size = 8
@@ -68,6 +70,20 @@ def test_end_to_end_writes_every_file(tmp_path, capsys):
     assert all(r["sigma_max"] == "" for r in summary if r["model"] != "rnn")
     printed = capsys.readouterr().out
     assert "ln sigma_max" in printed and "lstm forget_bias 5 trained=false: mean prod f k=10" in printed
+
+
+def test_variable_copy_is_probed_with_every_delay_at_its_longest():
+    """Trained on delays 2..12, probed where the last position recalls the last symbol from 12 back."""
+    from rvt.tasks import make_task
+
+    task = make_task("variable_copy", min_distance=2, max_distance=12, num_symbols=2, vocab_size=8, distractors=True)
+    probe = gradients.probe_task(task)
+    batch = probe.sample(jax.random.key(0), 16)
+    assert probe.length == task.length == 14
+    assert (np.asarray(batch.distance[:, -1]) == 12).all() and (np.asarray(batch.mask[:, -1]) == 1).all()
+    assert (np.asarray(batch.targets[:, -1]) == np.asarray(batch.inputs[:, 1])).all()  # symbol 1, 12 back
+    copy_memory = make_task("copy_memory", delay=6, num_symbols=2, alphabet=3)
+    assert gradients.probe_task(copy_memory) is copy_memory
 
 
 # Bad settings: each must fail with one ConfigError naming it, writing nothing (tests/test_bad_input.py).

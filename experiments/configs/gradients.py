@@ -35,15 +35,18 @@ def get_config() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
     config.models = "rnn,lstm,gru,transformer"
     config.update(common.seed_settings(seeds=2))
-    config.task = "copy_memory"
+    config.task = "variable_copy"  # the main experiment's task, which the gated cells learn at this budget
     config.tasks = common.task_configs()
+    config.tasks.variable_copy.update(
+        min_distance=2, max_distance=100, num_symbols=2, vocab_size=11, distractors=True, sampling="log_uniform"
+    )
     config.tasks.copy_memory.update(delay=100, num_symbols=10, alphabet=8)
     config.model = common.model_configs()
     config.train = common.train_settings(
-        steps=300,
+        steps=800,
         eval_batches=2,
         log_every=100,
-        checkpoint_every=150,
+        checkpoint_every=200,
     )
     config.probe = ml_collections.ConfigDict(dict(batch_size=32))
     config.forget = ml_collections.ConfigDict(dict(biases="0,1,2,3,5", length=600, batch_size=8))

@@ -121,6 +121,16 @@ def spectral_fields(module, params, inputs_BxT) -> dict:
     )
 
 
+def probe_task(task):
+    """The task the gradients are probed on: the trained task itself where its last position is always a
+    recall (the copying memory problem), else (variable-delay copy) the same task with every delay at its
+    longest, so the last position recalls the last symbol from ``max_distance`` back."""
+    fields = {f.name for f in dataclasses.fields(task)}
+    if {"min_distance", "max_distance", "length"} <= fields:
+        return dataclasses.replace(task, min_distance=task.max_distance, length=0)
+    return task
+
+
 def dependent_accuracy(sums) -> float:
     """Accuracy on the targets that a distance labels (they depend on an earlier token): on the copying
     memory problem the copied symbols alone, not the blanks a memoryless model also gets right."""
@@ -177,7 +187,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
 
     # one held-out set, one probe batch and one sweep input for every seed
     _, _, eval_key, probe_key, sweep_key = jax.random.split(jax.random.key(config.seed), 5)
-    probe_batch = task.sample(probe_key, config.probe.batch_size)
+    probe_batch = probe_task(task).sample(probe_key, config.probe.batch_size)
     out = dict(results=[], gates=[], summary=[])
     with io.MetricsWriter(path / io.METRICS) as writer:
         for plan in plans:
