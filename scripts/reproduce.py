@@ -62,6 +62,31 @@ PLAN = (
     Step("long_sequence", "long_sequence", 20),
     Step("edge", "edge", 20),
     Step("online", "online", 45),
+    # the README's further runs: the gated cells' limit beyond the trained distances, a budget at which
+    # an LSTM leaves the copying problem's baseline, and where a Transformer's plasticity is lost
+    Step("copy_distance_limit", "copy_distance", 330, ("--config.eval_max_distance=400",), "copy_distance"),
+    Step(
+        "copy_memory_long",
+        "copy_memory",
+        120,
+        (
+            "--config.models=lstm",
+            "--config.delays=10,100",
+            "--config.seeds=1",
+            "--config.train.steps=5000",
+            "--config.train.batch_size=128",
+            "--config.model.lstm.hidden_size=128",
+            "--config.train.learning_rate=3e-3",
+        ),
+        "copy_memory",
+    ),
+    Step(
+        "online_plasticity",
+        "online",
+        60,
+        ("--config.models=transformer", "--config.on_change=none,reset_optimizer,reinit_qkv"),
+        "online",
+    ),
     *(
         Step(f"benchmarks_{table}", "benchmarks", 600, (f"--config.table={table}",), "benchmarks")
         for table in ("selective_copy", "mqar", "induction_heads", "chomsky")
