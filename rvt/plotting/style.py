@@ -11,6 +11,10 @@ MODEL_STYLE = {
     "mingru": ("tab:orange", "minGRU"),
     "minlstm": ("tab:brown", "minLSTM"),
     "s6": ("tab:cyan", "selective SSM (S6)"),
+    # the benchmarks' Transformer variants (positions fixed per variant)
+    "transformer_sinusoidal": ("dimgray", "Transformer, sinusoidal"),
+    "transformer_rope": ("mediumvioletred", "Transformer, RoPE"),
+    "transformer_learned": ("darkkhaki", "Transformer, learned positions"),
 }
 # Colours for models registered by users: none of them is a built-in model's colour.
 SPARE_COLOURS = ("tab:pink", "tab:olive", "tab:gray", "#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4")
