@@ -124,6 +124,11 @@ BAD_INPUTS = [
     (lambda c: c.train.update(batch_size=10**9), "train.batch_size:"),
     (lambda c: setattr(c, "table", "bogus"), "table:"),
     (lambda c: c.chomsky.update(rules="parity,bogus"), "chomsky.rule:"),
+    (lambda c: setattr(c.chomsky, "train_by_model", dict(bogus=dict())), "chomsky.train_by_model.bogus:"),
+    (
+        lambda c: setattr(c.chomsky, "train_by_model", dict(rnn=dict(learning_rate=-1.0))),
+        "chomsky.train_by_model.rnn.learning_rate:",
+    ),
     (lambda c: (setattr(c, "table", "mqar"), c.mqar.update(pairs="2,4")), "mqar.pairs:"),
     (lambda c: (setattr(c, "table", "selective_copy"), c.selective_copy.update(layers="0")), "selective_copy.layers:"),
     (
@@ -142,3 +147,15 @@ def test_a_runs_identity_is_what_its_table_uses():
     assert set(before["model"]) == {"rnn", "transformer"} and "mqar" not in before
     config.chomsky.model.rnn.hidden_size = 12  # what it uses
     assert benchmarks.identity(config, benchmarks.plan(config)).to_dict() != before
+
+
+def test_a_table_sets_its_budget_and_a_models_learning_rate(tmp_path):
+    config = tiny("chomsky")
+    config.chomsky.train.update(steps=3)
+    config.chomsky.train_by_model = dict(rnn=dict(learning_rate=0.02))
+    assert benchmarks.resolve_train(config, "rnn").learning_rate == 0.02
+    assert benchmarks.resolve_train(config, "transformer").learning_rate == config.chomsky.train.learning_rate
+    assert benchmarks.resolve_train(config, "transformer").steps == 3
+    benchmarks.run(config, str(tmp_path))
+    rates = {(r["model"], r["learning_rate"], r["steps"]) for r in io.read_csv(tmp_path / io.RESULTS)}
+    assert rates == {("rnn", 0.02, 3), ("transformer", config.chomsky.train.learning_rate, 3)}

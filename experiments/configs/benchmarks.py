@@ -118,7 +118,10 @@ def get_config() -> ml_collections.ConfigDict:
                 lstm=dict(num_layers=1, hidden_size=64),
                 transformer=dict(num_layers=5, d_model=64, num_heads=8),
             ),
-            train=dict(steps=5000, learning_rate=3e-3, log_every=500, checkpoint_every=1000),
+            train=dict(steps=5000, learning_rate=3e-3, log_every=500, checkpoint_every=2500),
+            # measured (modular arithmetic, 5000 steps, 2 seeds, ood): LSTM 0.94 / 0.95 at 1e-2 against
+            # 0.85 / 0.79 at 3e-3; the tanh RNN 0.22 at 1e-2 against 0.90 at 3e-3
+            train_by_model=dict(lstm=dict(learning_rate=1e-2)),
         )
     )
     config.model = common.model_configs()

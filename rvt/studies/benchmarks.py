@@ -210,17 +210,25 @@ def identity(config: ml_collections.ConfigDict, runs: list[Run]) -> ml_collectio
     return ml_collections.ConfigDict(dict(keep, model={m: config.model[m].to_dict() for m in used}))
 
 
-def resolve_train(config: ml_collections.ConfigDict):
+def resolve_train(config: ml_collections.ConfigDict, model: str | None = None):
     """``config.train`` with the table's own budget over it (``config.<table>.train``: the steps and learning
-    rate its measured learning curves call for)."""
+    rate its measured learning curves call for), and for ``model`` the table's settings for that model
+    alone over both (``config.<table>.train_by_model.<model>``: a learning rate a measured sweep chose
+    for it, as the papers pick each model's best rate)."""
     merged = ml_collections.ConfigDict(config.train.to_dict())
     table = config[config.table]
-    for key, value in (table.train.to_dict() if "train" in table else {}).items():
-        check(key in merged, f"{config.table}.train.{key}", f"unknown setting; known: {', '.join(sorted(merged))}")
-        merged[key] = value
-    common.resolve_train(config)  # config.train's own errors name train.<setting>
-    with settings_under(f"{config.table}.train", was="train"):  # so what fails now is the table's
-        return common.resolve_train(ml_collections.ConfigDict(dict(train=merged)))
+    layers = [(f"{config.table}.train", table.train.to_dict() if "train" in table else {})]
+    by_model = table.train_by_model.to_dict() if "train_by_model" in table else {}
+    if model is not None and model in by_model:
+        layers.append((f"{config.table}.train_by_model.{model}", by_model[model]))
+    resolved = common.resolve_train(config)  # config.train's own errors name train.<setting>
+    for where, settings in layers:
+        for key, value in settings.items():
+            check(key in merged, f"{where}.{key}", f"unknown setting; known: {', '.join(sorted(merged))}")
+            merged[key] = value
+        with settings_under(where, was="train"):  # so what fails now is this layer's
+            resolved = common.resolve_train(ml_collections.ConfigDict(dict(train=merged)))
+    return resolved
 
 
 def sequence_score_sums(logits_BxTxV, batch) -> dict:
@@ -238,7 +246,10 @@ def sequence_score_sums(logits_BxTxV, batch) -> dict:
 
 def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False):
     runs = plan(config)
-    train_config = resolve_train(config)
+    table = config[config.table]
+    for name in table.train_by_model if "train_by_model" in table else {}:
+        check(name in models.MODELS or name in VARIANTS, f"{config.table}.train_by_model.{name}", "unknown model")
+    budgets = {r.model: resolve_train(config, r.model) for r in runs}
     seeds = common.resolve_seeds(config)
     for r in runs:
         longest = max((t for _, t in r.setting.tests), key=lambda t: t.length)
@@ -248,7 +259,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
             r.module,
             init,
             r.setting.train_task,
-            train_config,
+            budgets[r.model],
             len(seeds.chunks[0]),
             sums_fn=sequence_score_sums,
         )
@@ -256,7 +267,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
         table=config.table,
         seeds=list(seeds.seeds),
         runs=[dict(setting=r.setting.name, model=r.model, params=r.num_params) for r in runs],
-        train=dataclasses.asdict(train_config),
+        train={m: dataclasses.asdict(t) for m, t in budgets.items()},
     )
     path = common.start_run(workdir, overwrite, EXPERIMENT, identity(config, runs), resolved)
     validation_key, eval_key = common.held_out_keys(config.seed)
@@ -274,7 +285,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
                 r.module,
                 init,
                 task,
-                train_config,
+                budgets[r.model],
                 seeds,
                 path,
                 writer,
@@ -285,7 +296,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
             ):
                 for test_name, test_task in r.setting.tests:
                     sums = train.evaluate(
-                        result.state, test_task, train_config, eval_key, sums_fn=sequence_score_sums, seed_axis=True
+                        result.state, test_task, budgets[r.model], eval_key, sums_fn=sequence_score_sums, seed_axis=True
                     )
                     for i, seed in enumerate(chunk):
                         s = common.seed_slice(sums, i)
@@ -309,7 +320,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
                                 if paper
                                 else "",
                                 paper_statistic=PAPER_STATISTIC[config.table],
-                                steps=train_config.steps,
+                                steps=budgets[r.model].steps,
                                 learning_rate=result.learning_rate,
                                 params=r.num_params,
                                 state_bytes=r.state_bytes,
