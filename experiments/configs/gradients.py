@@ -34,7 +34,7 @@ from rvt.studies import common
 def get_config() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
     config.models = "rnn,lstm,gru,transformer"
-    config.update(common.seed_settings(seeds=2))
+    config.update(common.seed_settings(seeds=3))
     config.task = "variable_copy"  # the main experiment's task, which the gated cells learn at this budget
     config.tasks = common.task_configs()
     config.tasks.variable_copy.update(
