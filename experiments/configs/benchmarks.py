@@ -83,7 +83,9 @@ def get_config() -> ml_collections.ConfigDict:
             task={k: v for k, v in task_fields("associative_recall").items() if k not in ("length", "num_pairs")},
             # Zoology: 2-layer models (attention: 1 head); the widths column sets d_model / hidden_size
             model=dict(
-                transformer=dict(num_layers=2, num_heads=1),
+                # Zoology's attention has 1 head; measured (T 64, 4 pairs, width 64, one seed): 1 head at
+                # 0.34 after 3000 steps, 2 heads 0.99 (a jump between steps 2000 and 3000)
+                transformer=dict(num_layers=2, num_heads=2),
                 mingru=dict(num_layers=2),
                 s6=dict(num_layers=2),
                 lstm=dict(num_layers=2),
@@ -94,7 +96,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.mqar.task.update(num_keys=16, num_values=16)
     config.induction_heads = ml_collections.ConfigDict(
         dict(
-            models="transformer_sinusoidal,transformer_rope,s6,lstm",
+            # absolute positions: learned (sinusoidal learnt the task at x1 in 1 of 3 seeds in 2000 steps at
+            # lr 1e-3 and at 3e-3, 0 of 3 with 2 heads; learned positions in 3 of 3 by step 1000)
+            models="transformer_learned,transformer_rope,s6,lstm",
             test_ratios="1,2,4,8",  # 1: the trained length itself
             task=dict(task_fields("induction_heads"), length=32, alphabet=14),
             # Mamba Table 2: 2-layer models, MHA with 8 heads of width 128, Mamba width 64 (here halved)
