@@ -3,7 +3,7 @@
 Every generated table sits between ``<!-- table:NAME workdir=DIR -->`` and ``<!-- /table:NAME -->`` in the
 README; this script replaces what is between the markers with a table drawn from the CSVs in DIR, so no
 number in those tables is typed by hand. A table whose run is missing is left as it is and reported.
-Numbers are means over seeds with the range of the seeds, ``mean (min-max)``: with 2-5 seeds a
+Numbers are means over seeds with the range of the seeds, ``mean [min, max]``: with 2-5 seeds a
 t-interval is wider than an accuracy's range, the seeds' range never is.
 """
 
@@ -31,7 +31,7 @@ def _cell(values, digits: int = 2) -> str:
     if not values:
         return "-"
     mean, low, high, n = metrics.mean_range(values)
-    return f"{mean:.{digits}f} ({low:.{digits}f}-{high:.{digits}f})" if n > 1 else f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]" if n > 1 else f"{mean:.{digits}f}"
 
 
 def copy_distance(workdir: pathlib.Path) -> str:
@@ -278,7 +278,7 @@ def edge(workdir: pathlib.Path) -> str:
 
 
 def benchmarks(workdir: pathlib.Path) -> str:
-    """Per model and table column (in %): mean over seeds (min-max), the statistic the paper reports (its
+    """Per model and table column (in %): mean over seeds [min, max], the statistic the paper reports (its
     max or mean over seeds), the paper's number, and the learning rate validation chose."""
     rows = io.read_csv(workdir / io.RESULTS)
     body = []
@@ -300,7 +300,7 @@ def benchmarks(workdir: pathlib.Path) -> str:
                 str(len(sel)),
             ]
         )
-    header = ["model", "setting", "ours (%): mean (min-max)", "ours: paper's statistic", "paper (%)"]
+    header = ["model", "setting", "ours (%): mean [min, max]", "ours: paper's statistic", "paper (%)"]
     return _table([*header, "paper's model", "learning rate", "seeds"], body)
 
 

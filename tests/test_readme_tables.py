@@ -20,12 +20,12 @@ def test_the_generator_writes_the_table_between_its_markers(tmp_path):
     table = out.split("<!-- table:copy_distance workdir=runs/cd -->\n")[1].split("\n<!-- /table")[0].splitlines()
     assert table[0].startswith("| model | 1-4 | 5-6 | overall | params | seeds |")
     assert [line.split(" | ")[0] for line in table[2:]] == ["| tanh RNN", "| Transformer"]
-    # two seeds: each cell is "mean (min-max)", the range inside the metric's own
+    # two seeds: each cell is "mean [min, max]", the range inside the metric's own
     for line in table[2:]:
         assert line.endswith(" | 2 |")
-        for mean, low, high in re.findall(r"(\d\.\d\d) \((\d\.\d\d)-(\d\.\d\d)\)", line):
+        for mean, low, high in re.findall(r"(\d\.\d\d) \[(\d\.\d\d), (\d\.\d\d)\]", line):
             assert 0 <= float(low) <= float(mean) <= float(high) <= 1
-        assert len(re.findall(r"\(\d\.\d\d-\d\.\d\d\)", line)) >= 3
+        assert len(re.findall(r"\[\d\.\d\d, \d\.\d\d\]", line)) >= 3
     again, _ = readme_tables.rewrite(out, tmp_path)
     assert again == out  # idempotent
 
