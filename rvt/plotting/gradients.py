@@ -178,7 +178,10 @@ def spectral(rows: list[dict]):
         )
     ax.axhline(0.0, color="black", lw=0.8)
     ax.set_xticks(x, [style(n)["label"] for n in names], fontsize=8)
-    ax.set(ylabel="fitted slope of ln grad norm per step", title="gradient decay per step (mean over seeds)")
+    ax.set(
+        ylabel="fitted slope of ln grad norm per step",
+        title="gradient decay per step (mean over seeds; whiskers: min-max)",
+    )
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8)
     if rnn_rows:
