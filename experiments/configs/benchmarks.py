@@ -33,7 +33,7 @@ mqar (Arora et al. 2023, Zoology, Figure 2): accuracy against width (and against
   --config.train.learning_rates=1e-4,1e-3,3e-3,1e-2
 induction_heads (Gu and Dao 2023, Table 2): train at one length, test at x2, x4, ...; `paper` beside the
   same ratio (their training length is 256: x2 = 2^9). 2-layer models (theirs: MHA 8 heads of width 128,
-  Mamba width 64; ours halved). Budget 2000 steps, lr 1e-3: 6 min 37 s on 2 cores, 3 seeds. Curves
+  Mamba width 64; ours halved). Budget 2000 steps, lr 1e-3: 6 min 20 s on 2 cores, 3 seeds. Curves
   (training accuracy): RoPE at 1.00 by step 500, learned positions by 1000 in every seed; sinusoidal
   positions at 0.10-0.13 after 2000 steps in 2 of 3 seeds at lr 1e-3 and at 3e-3 (0 of 3 with 2 heads),
   hence learned absolute positions for the paper's MHA-Abs. Expect (mean of 3 seeds): every model 1.00 at
