@@ -28,9 +28,14 @@ from absl import app, flags
 from rvt import io
 from scripts import readme_tables
 
-_ROOT = flags.DEFINE_string("root", "runs", "Where every step's workdir goes (<root>/<name>).")
-_DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the plan and its estimated time; run nothing.")
-_ONLY = flags.DEFINE_list("only", [], "Run only these steps (by name); default: every step.")
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    """The script's flags, defined when it runs (not on import: scripts.sweep has a --root of its own)."""
+    flags.DEFINE_string("root", "runs", "Where every step's workdir goes (<root>/<name>).")
+    flags.DEFINE_bool("dry_run", False, "Print the plan and its estimated time; run nothing.")
+    flags.DEFINE_list("only", [], "Run only these steps (by name); default: every step.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,20 +175,20 @@ def run_plan(steps, root: pathlib.Path, estimates: dict[str, float]) -> list[str
 
 def main(argv):
     del argv
-    root = pathlib.Path(_ROOT.value)
+    root = pathlib.Path(FLAGS.root)
     known = [s.name for s in PLAN]
-    unknown = [n for n in _ONLY.value if n not in known]
+    unknown = [n for n in FLAGS.only if n not in known]
     if unknown:
         print(f"error: only: unknown step {unknown[0]!r}; known: {', '.join(known)}", file=sys.stderr)
         sys.exit(2)
-    steps = [s for s in PLAN if not _ONLY.value or s.name in _ONLY.value]
+    steps = [s for s in PLAN if not FLAGS.only or s.name in FLAGS.only]
     planned = {s.name: estimate(s, root) for s in steps}
     for step in steps:
         seconds, why = planned[step.name]
         print(f"{step.name:28s} {_minutes(seconds):>14s}  {why:8s}  {' '.join(step.command(root)[1:])}")
     total = sum(s for s, _ in planned.values())
     print(f"{len(steps)} steps, estimated {_minutes(total)} on 2 CPU cores")
-    if _DRY_RUN.value:
+    if FLAGS.dry_run:
         return
     failed = run_plan(steps, root, {name: seconds for name, (seconds, _) in planned.items()})
     if readme_tables.README.value:  # --readme (scripts.readme_tables' flag); '' : none
@@ -199,4 +204,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

@@ -58,7 +58,7 @@ def test_end_to_end_writes_every_file(tmp_path, capsys):
     saved = json.loads((workdir / "config.json").read_text())
     assert saved["experiment"] == "copy_memory" and saved["resolved"]["delays"] == [2, 5]
     rows = io.read_csv(workdir / "results.csv")
-    assert list(rows[0])[:7] == ["model", "delay", "loss", "baseline", "accuracy", "steps", "seed"]
+    assert list(rows[0])[:8] == ["model", "delay", "loss", "baseline", "accuracy", "steps", "learning_rate", "seed"]
     expect = sorted((m, d, s) for m in ("rnn", "lstm") for d in (2, 5) for s in (0, 1))  # a row per seed
     assert sorted((r["model"], r["delay"], r["seed"]) for r in rows) == expect
     for r in rows:

@@ -16,6 +16,7 @@ def tiny_config():
     config = gradients_config.get_config()
     config.models = "rnn,lstm"  # the transformer probe is tested in test_probes.py
     config.task = "copy_memory"
+    config.seeds = 2
     config.tasks.copy_memory.update(delay=6, num_symbols=2, alphabet=3)  # T = 10
     config.model.rnn.hidden_size = 8
     config.model.lstm.hidden_size = 8
