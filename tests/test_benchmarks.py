@@ -149,13 +149,17 @@ def test_a_runs_identity_is_what_its_table_uses():
     assert benchmarks.identity(config, benchmarks.plan(config)).to_dict() != before
 
 
-def test_a_table_sets_its_budget_and_a_models_learning_rate(tmp_path):
+def test_a_table_sets_its_budget_and_a_models_learning_rate_and_the_command_line_wins(tmp_path):
     config = tiny("chomsky")
-    config.chomsky.train.update(steps=3)
+    config.train.steps = None  # unset: the table's budget applies
+    config.chomsky.train.update(steps=3, learning_rate=0.005)
     config.chomsky.train_by_model = dict(rnn=dict(learning_rate=0.02))
     assert benchmarks.resolve_train(config, "rnn").learning_rate == 0.02
-    assert benchmarks.resolve_train(config, "transformer").learning_rate == config.chomsky.train.learning_rate
+    assert benchmarks.resolve_train(config, "transformer").learning_rate == 0.005
     assert benchmarks.resolve_train(config, "transformer").steps == 3
     benchmarks.run(config, str(tmp_path))
     rates = {(r["model"], r["learning_rate"], r["steps"]) for r in io.read_csv(tmp_path / io.RESULTS)}
-    assert rates == {("rnn", 0.02, 3), ("transformer", config.chomsky.train.learning_rate, 3)}
+    assert rates == {("rnn", 0.02, 3), ("transformer", 0.005, 3)}
+    config.train.update(steps=2, learning_rate=0.001)  # given on the command line: every model, every table
+    assert {benchmarks.resolve_train(config, m).learning_rate for m in ("rnn", "transformer")} == {0.001}
+    assert benchmarks.resolve_train(config, "rnn").steps == 2

@@ -49,7 +49,7 @@ def test_mqar_two_layer_attention_recalls(tmp_path):
     config = _learning("mqar")
     config.mqar.update(models="transformer", lengths="16", pairs="3", widths="32")
     config.mqar.task.update(num_keys=6, num_values=6)
-    config.mqar.model.transformer.update(num_layers=2, num_heads=1)
+    config.mqar.model.transformer.update(num_layers=2, num_heads=1, positional="learned")
     config.train.update(steps=400, learning_rate=3e-3)
     scores, chance = _scores(config, tmp_path)
     assert chance == pytest.approx(1 / 6)

@@ -211,22 +211,25 @@ def identity(config: ml_collections.ConfigDict, runs: list[Run]) -> ml_collectio
 
 
 def resolve_train(config: ml_collections.ConfigDict, model: str | None = None):
-    """``config.train`` with the table's own budget over it (``config.<table>.train``: the steps and learning
-    rate its measured learning curves call for), and for ``model`` the table's settings for that model
-    alone over both (``config.<table>.train_by_model.<model>``: a learning rate a measured sweep chose
-    for it, as the papers pick each model's best rate)."""
-    merged = ml_collections.ConfigDict(config.train.to_dict())
+    """The training settings of ``model`` in the chosen table, in layers: rvt's defaults; the table's own
+    budget (``config.<table>.train``: the steps and learning rate its measured learning curves call
+    for); the table's settings for that model alone (``config.<table>.train_by_model.<model>``: a
+    learning rate a measured sweep chose for it, as the papers pick each model's best rate); and last
+    whatever ``config.train`` sets (its settings are unset placeholders until the command line gives
+    one), so ``--config.train.steps=100`` means every model of every table."""
     table = config[config.table]
-    layers = [(f"{config.table}.train", table.train.to_dict() if "train" in table else {})]
     by_model = table.train_by_model.to_dict() if "train_by_model" in table else {}
-    if model is not None and model in by_model:
-        layers.append((f"{config.table}.train_by_model.{model}", by_model[model]))
-    resolved = common.resolve_train(config)  # config.train's own errors name train.<setting>
+    layers = [
+        (f"{config.table}.train", table.train.to_dict() if "train" in table else {}),
+        (f"{config.table}.train_by_model.{model}", by_model.get(model, {})),
+        ("train", {k: v for k, v in config.train.to_dict().items() if v is not None}),
+    ]
+    merged = common.train_settings().to_dict()
     for where, settings in layers:
         for key, value in settings.items():
             check(key in merged, f"{where}.{key}", f"unknown setting; known: {', '.join(sorted(merged))}")
             merged[key] = value
-        with settings_under(where, was="train"):  # so what fails now is this layer's
+        with settings_under(where, was="train"):  # so what fails names the layer it came from
             resolved = common.resolve_train(ml_collections.ConfigDict(dict(train=merged)))
     return resolved
 

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 from absl import logging
+from ml_collections import config_dict
 
 from rvt import io, models, plotting, profiling, train
 from rvt.checkpoint import Checkpoints
@@ -122,6 +123,16 @@ def train_settings(**overrides) -> ml_collections.ConfigDict:
     """Every TrainConfig setting with its default, ``overrides`` applied: an experiment config's ``train``.
     ``learning_rates`` is a string (``"1e-3,3e-3,1e-2"``; empty: ``learning_rate`` alone)."""
     return ml_collections.ConfigDict({**dataclasses.asdict(TrainConfig()), "learning_rates": "", **overrides})
+
+
+def train_placeholders(**overrides) -> ml_collections.ConfigDict:
+    """Every TrainConfig setting as an unset placeholder of its type (``overrides`` set): a ``train`` whose
+    settings a study fills from elsewhere (a table's own budget) unless the command line gives them."""
+    types = {"learning_rates": str, "schedule": str}
+    fields = {
+        f.name: config_dict.placeholder(types.get(f.name, type(f.default))) for f in dataclasses.fields(TrainConfig)
+    }
+    return ml_collections.ConfigDict({**fields, **overrides})
 
 
 def resolve_train(config: ml_collections.ConfigDict) -> TrainConfig:
