@@ -57,7 +57,7 @@ class Step:
 
 
 PLAN = (
-    Step("copy_distance", "copy_distance", 240),
+    Step("copy_distance", "copy_distance", 120),
     Step("throughput", "throughput", 100),
     Step("bottleneck", "bottleneck", 150),
     Step("gradients", "gradients", 150),

@@ -1,8 +1,8 @@
 """copy_distance: accuracy against dependency distance for a tanh RNN, an LSTM, a GRU and a Transformer.
 
 Run:      python -m experiments.copy_distance --workdir runs/copy_distance
-Takes:    about 3 minutes on a 2-core CPU (four models x 3 seeds, 800 steps each; the same run tested
-          to distance 400 took 2 min 56 s; the README's wall-time table has the measured time).
+Takes:    about 2 minutes on a 2-core CPU (four models x 3 seeds, 800 steps each: 1 min 57 s in this
+          wave's run; tested to distance 400, 2 min 56 s; the README's wall-time table has the times).
 Expect:   the tanh RNN falling off with distance and staying well above chance (1/8) at the longest; the
           LSTM and the GRU close to 1.00 at every distance, the LSTM a little below at the longest; the
           Transformer at 1.00 everywhere. At this budget the gated cells' limit barely shows (a dip of the
