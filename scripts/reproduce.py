@@ -58,22 +58,22 @@ class Step:
 
 PLAN = (
     Step("copy_distance", "copy_distance", 120),
-    Step("throughput", "throughput", 100),
-    Step("bottleneck", "bottleneck", 150),
+    Step("throughput", "throughput", 75),
+    Step("bottleneck", "bottleneck", 130),
     Step("gradients", "gradients", 150),
-    Step("copy_memory", "copy_memory", 300),
-    Step("attention_cost", "attention_cost", 70),
-    Step("streaming", "streaming", 70),
+    Step("copy_memory", "copy_memory", 180),
+    Step("attention_cost", "attention_cost", 45),
+    Step("streaming", "streaming", 40),
     Step("long_sequence", "long_sequence", 20),
     Step("edge", "edge", 20),
-    Step("online", "online", 45),
+    Step("online", "online", 25),
     # the README's further runs: the gated cells' limit beyond the trained distances, a budget at which
     # an LSTM leaves the copying problem's baseline, and where a Transformer's plasticity is lost
     Step("copy_distance_limit", "copy_distance", 180, ("--config.eval_max_distance=400",), "copy_distance"),
     Step(
         "copy_memory_long",
         "copy_memory",
-        120,
+        900,
         (
             "--config.models=lstm",
             "--config.delays=10,100",
@@ -88,7 +88,7 @@ PLAN = (
     Step(
         "online_plasticity",
         "online",
-        60,
+        35,
         ("--config.models=transformer", "--config.on_change=none,reset_optimizer,reinit_qkv"),
         "online",
     ),
